@@ -1,0 +1,5 @@
+"""Braze's REST API: the production client and the facts it and the sandbox share."""
+
+from pipeline.braze.client import BrazeClient, ClientStats, RejectedRecord, TrackResult, validate_base_url
+
+__all__ = ["BrazeClient", "ClientStats", "RejectedRecord", "TrackResult", "validate_base_url"]

@@ -1,0 +1,325 @@
+"""The production Braze REST client: one keep-alive session, paced, retried, typed errors."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+from pipeline.braze.errors import (
+    BrazeAuthError,
+    BrazeConnectionError,
+    BrazeError,
+    BrazeNotFoundError,
+    BrazePermissionError,
+    BrazeRateLimitError,
+    BrazeServerError,
+    BrazeValidationError,
+)
+from pipeline.braze.pacing import RateLimitPacer
+
+API_KEY_ENV = "BRAZE_API_KEY"
+PAGE_SIZE = 100  # Braze's fixed page size for /segments/list and /campaigns/list
+_USER_AGENT = "profilesync/0.1 (+https://github.com/profilesync/profilesync)"
+
+
+def validate_base_url(url: str) -> str:
+    """The REST endpoint without a trailing slash; https everywhere but loopback."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    example = "use your instance's REST endpoint, e.g. https://rest.iad-01.braze.com"
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"Braze REST endpoint {url!r} is not an http(s) URL; {example}")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ValueError(f"Braze REST endpoint {url!r} must use https (plain http only on loopback); {example}")
+    if host.startswith("sdk.") or host.startswith("dashboard"):
+        raise ValueError(f"{host} is Braze's {host.split('.')[0]} host, not the REST API; {example}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"Braze REST endpoint {url!r} must not carry a query or fragment; {example}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ClientStats:
+    """What the client did, for run metadata."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    connection_errors: int = 0
+    waited_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: float) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """One object Braze refused, mapped back to what was sent."""
+
+    input_array: str
+    index: int
+    record: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    attributes_processed: int
+    events_processed: int
+    purchases_processed: int
+    rejected: list[RejectedRecord]
+    response: dict[str, Any]
+
+
+class BrazeClient:
+    """Calls Braze's REST API the way Braze asks: paced by its headers, retried with backoff.
+
+    The API key comes from the caller or `BRAZE_API_KEY`; it lives only in the session's
+    Authorization header and never appears in reprs, logs or error messages.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        max_retries: int = 4,
+        timeout: float = 30.0,
+        backoff_base: float = 0.25,
+        backoff_cap: float = 30.0,
+        pool_size: int = 16,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = validate_base_url(base_url)
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
+        if not key.strip():
+            raise BrazeAuthError("(configuration)", f"no API key given and {API_KEY_ENV} is not set")
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.stats = ClientStats()
+        self._sleep = sleep
+        self._pacer = RateLimitPacer(sleep=sleep)
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.headers.update({"Authorization": f"Bearer {key.strip()}", "User-Agent": _USER_AGENT})
+
+    def __repr__(self) -> str:
+        return f"BrazeClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> BrazeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -----------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        replay_safe: bool = True,
+    ) -> dict[str, Any]:
+        """One call with pacing and bounded retries; returns the JSON body of a 2xx answer.
+
+        429s are always retried (Braze processed nothing). 5xx answers and connections lost
+        after sending are retried only when `replay_safe`, because Braze may have processed
+        the first attempt and a replayed increment or event would count twice.
+        """
+        url = self.base_url + endpoint
+        for attempt in range(self.max_retries + 1):
+            self.stats.add(waited_s=self._pacer.acquire(endpoint))
+            self.stats.add(requests=1, retries=1 if attempt else 0)
+            last = attempt == self.max_retries
+            try:
+                response = self._session.request(method, url, json=body, params=params, timeout=self.timeout)
+            except requests.ConnectionError as exc:
+                self.stats.add(connection_errors=1)
+                if last or (not _never_sent(exc) and not replay_safe):
+                    raise BrazeConnectionError(endpoint, f"{type(exc).__name__} contacting {url}") from None
+                self._backoff(attempt)
+                continue
+            except requests.Timeout:
+                self.stats.add(connection_errors=1)
+                if last or not replay_safe:
+                    raise BrazeConnectionError(endpoint, f"no answer from {url} within {self.timeout} s") from None
+                self._backoff(attempt)
+                continue
+            hold = self._pacer.record(endpoint, response.status_code, response.headers)
+            if response.status_code == 429:
+                self.stats.add(rate_limited=1)
+                if last:
+                    raise _error(endpoint, response)
+                self._backoff(attempt, at_least=hold)
+                continue
+            if response.status_code >= 500:
+                self.stats.add(server_errors=1)
+                if last or not replay_safe:
+                    raise _error(endpoint, response)
+                self._backoff(attempt)
+                continue
+            if response.status_code >= 400:
+                raise _error(endpoint, response)
+            return _json(response)
+        raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
+
+    def _backoff(self, attempt: int, at_least: float | None = None) -> None:
+        # Full jitter keeps many workers from retrying in lockstep.
+        delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
+        if at_least is not None:
+            delay = at_least + random.uniform(0, self.backoff_base)
+        self.stats.add(waited_s=delay)
+        self._sleep(delay)
+
+    def get(self, endpoint: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.request("GET", endpoint, params=params)
+
+    def post(self, endpoint: str, body: dict[str, Any], *, replay_safe: bool = True) -> dict[str, Any]:
+        return self.request("POST", endpoint, body=body, replay_safe=replay_safe)
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    def track(
+        self,
+        attributes: list[dict[str, Any]] | tuple[()] = (),
+        events: list[dict[str, Any]] | tuple[()] = (),
+        purchases: list[dict[str, Any]] | tuple[()] = (),
+    ) -> TrackResult:
+        """`/users/track`, with Braze's per-object errors mapped back to the records sent."""
+        from pipeline.braze.track import track
+
+        return track(self, list(attributes), list(events), list(purchases))
+
+    def export_segment(
+        self,
+        segment_id: str,
+        fields_to_export: list[str],
+        *,
+        custom_attributes_to_export: list[str] | None = None,
+        callback_endpoint: str | None = None,
+        output_format: str = "gzip",
+    ) -> str:
+        """Ask Braze to write a segment to the export bucket; returns the `object_prefix`."""
+        body: dict[str, Any] = {
+            "segment_id": segment_id,
+            "fields_to_export": list(fields_to_export),
+            "output_format": output_format,
+        }
+        if custom_attributes_to_export:
+            body["custom_attributes_to_export"] = list(custom_attributes_to_export)
+        if callback_endpoint:
+            body["callback_endpoint"] = callback_endpoint
+        answer = self.post("/users/export/segment", body)
+        prefix = answer.get("object_prefix")
+        if not prefix:
+            raise BrazeError("/users/export/segment", f"answer carries no object_prefix: {answer}")
+        return str(prefix)
+
+    def export_ids(
+        self,
+        *,
+        external_ids: list[str] | tuple[()] = (),
+        user_aliases: list[dict[str, str]] | tuple[()] = (),
+        fields_to_export: list[str],
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"fields_to_export": list(fields_to_export)}
+        if external_ids:
+            body["external_ids"] = list(external_ids)
+        if user_aliases:
+            body["user_aliases"] = list(user_aliases)
+        return self.post("/users/export/ids", body)
+
+    def iter_segments(self, sort_direction: str = "asc") -> Iterator[dict[str, Any]]:
+        return self._pages("/segments/list", "segments", {"sort_direction": sort_direction})
+
+    def segment_details(self, segment_id: str) -> dict[str, Any]:
+        return self.get("/segments/details", {"segment_id": segment_id})
+
+    def iter_campaigns(self, include_archived: bool = False) -> Iterator[dict[str, Any]]:
+        params = {"include_archived": str(include_archived).lower()}
+        return self._pages("/campaigns/list", "campaigns", params)
+
+    def campaign_details(self, campaign_id: str) -> dict[str, Any]:
+        return self.get("/campaigns/details", {"campaign_id": campaign_id})
+
+    def _pages(self, endpoint: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a paged list once, fetching pages only as they are consumed."""
+        seen: set[str] = set()
+        page = 0
+        while True:
+            items = self.get(endpoint, {**params, "page": page}).get(key) or []
+            for item in items:
+                if item.get("id") not in seen:  # a page shifting under us must not repeat items
+                    seen.add(item.get("id"))
+                    yield item
+            if len(items) < PAGE_SIZE:
+                return
+            page += 1
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """True when the connection failed before the request left, so resending cannot duplicate it."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {"data": data}
+
+
+def _error(endpoint: str, response: requests.Response) -> BrazeError:
+    data = _json(response)
+    message = str(data.get("message") or response.reason or "no message")
+    errors = data.get("errors") if isinstance(data.get("errors"), list) else None
+    status = response.status_code
+    kinds: dict[int, type[BrazeError]] = {
+        401: BrazeAuthError,
+        403: BrazePermissionError,
+        404: BrazeNotFoundError,
+        429: BrazeRateLimitError,
+    }
+    kind = kinds.get(status) or (BrazeServerError if status >= 500 else BrazeValidationError)
+    return kind(endpoint, message, status=status, errors=errors)

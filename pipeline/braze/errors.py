@@ -1,0 +1,82 @@
+"""Typed Braze errors whose messages name the endpoint and the fix.
+
+They never carry the API key or request headers, only the endpoint, the status and what
+Braze said, so they are safe to show in logs and in the Dagster UI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Permission a key needs for each endpoint (reference section 1.3).
+PERMISSION_BY_ENDPOINT = {
+    "/users/track": "users.track",
+    "/users/export/segment": "users.export.segment",
+    "/users/export/ids": "users.export.ids",
+    "/segments/list": "segments.list",
+    "/segments/details": "segments.details",
+    "/campaigns/list": "campaigns.list",
+    "/campaigns/details": "campaigns.details",
+}
+
+
+class BrazeError(RuntimeError):
+    """A Braze call failed; `str()` says where, what Braze answered and what to do."""
+
+    fix = "see Braze's answer above"
+
+    def __init__(
+        self,
+        endpoint: str,
+        message: str,
+        *,
+        status: int | None = None,
+        fix: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.status = status
+        self.braze_message = message
+        self.errors = errors or []
+        if fix:
+            self.fix = fix
+        answer = f"HTTP {status}: {message}" if status else message
+        super().__init__(f"Braze {endpoint}: {answer}; {self.fix}")
+
+
+class BrazeAuthError(BrazeError):
+    fix = (
+        "check that BRAZE_API_KEY holds a REST API key of this workspace and that the REST endpoint "
+        "is your instance's (a key only works on its own instance)"
+    )
+
+
+class BrazePermissionError(BrazeError):
+    def __init__(self, endpoint: str, message: str, *, status: int | None = 403, **kwargs: Any) -> None:
+        permission = PERMISSION_BY_ENDPOINT.get(endpoint)
+        if permission and "fix" not in kwargs:
+            kwargs["fix"] = (
+                f"the API key lacks the '{permission}' permission; permissions cannot be edited, "
+                f"so create a new REST API key that has it"
+            )
+        super().__init__(endpoint, message, status=status, **kwargs)
+
+
+class BrazeRateLimitError(BrazeError):
+    fix = "the rate limit stayed exhausted through every retry; lower the request rate or ask Braze to raise the limit"
+
+
+class BrazeValidationError(BrazeError):
+    fix = "Braze refused the request body; correct the fields its message names"
+
+
+class BrazeNotFoundError(BrazeError):
+    fix = "the path does not exist on this host; check the REST endpoint (e.g. https://rest.iad-01.braze.com)"
+
+
+class BrazeServerError(BrazeError):
+    fix = "Braze kept failing on its side through every retry; try again later (Braze does not replay failed calls)"
+
+
+class BrazeConnectionError(BrazeError):
+    fix = "Braze could not be reached through every retry; check the REST endpoint and the network"

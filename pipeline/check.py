@@ -1,0 +1,100 @@
+"""The connection test a CDP's "authenticate" step does, as plain results.
+
+Each Braze permission is probed with a call that changes nothing: an empty `/users/track`
+or export body is refused with 400 when the key holds the permission and with 403 when it
+does not. Storage is probed by listing, and by writing and deleting one small object.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pipeline.braze import BrazeClient
+from pipeline.braze.errors import BrazeAuthError, BrazeError, BrazePermissionError, BrazeValidationError
+from pipeline.storage import StorageError, open_store, split_uri
+
+Status = Literal["OK", "FAIL", "SKIP"]
+_PROBE_ID = "profilesync-connection-check"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+def _probes(client: BrazeClient) -> list[tuple[str, Callable[[], Any]]]:
+    return [
+        ("users.track", lambda: client.post("/users/track", {"attributes": []})),
+        ("users.export.segment", lambda: client.post("/users/export/segment", {})),
+        ("segments.list", lambda: client.get("/segments/list", {"page": 0})),
+        ("segments.details", lambda: client.segment_details(_PROBE_ID)),
+        ("campaigns.list", lambda: client.get("/campaigns/list", {"page": 0})),
+        ("campaigns.details", lambda: client.campaign_details(_PROBE_ID)),
+    ]
+
+
+def check_braze(client: BrazeClient) -> Iterator[CheckResult]:
+    """One result per permission the connector needs; stops early when the key is refused."""
+    for permission, probe in _probes(client):
+        name = f"Braze permission {permission}"
+        try:
+            probe()
+            yield CheckResult(name, "OK", "granted")
+        except BrazeValidationError:
+            yield CheckResult(name, "OK", "granted (probe body refused as expected)")
+        except BrazePermissionError as exc:
+            yield CheckResult(name, "FAIL", f"denied: {exc.braze_message}", exc.fix)
+        except BrazeAuthError as exc:
+            yield CheckResult("Braze API key", "FAIL", f"refused: {exc.braze_message}", exc.fix)
+            return
+        except BrazeError as exc:
+            yield CheckResult(name, "FAIL", exc.braze_message, exc.fix)
+
+
+def check_buckets(uris: list[str]) -> Iterator[CheckResult]:
+    """The buckets the AWS credentials can list, as other tools' dropdowns show them."""
+    if not any(split_uri(uri)[0] == "s3" for uri in uris):
+        yield CheckResult("S3 buckets", "SKIP", "no s3:// location configured")
+        return
+    from pipeline.storage.s3 import list_buckets
+
+    try:
+        names = list_buckets()
+    except StorageError as exc:
+        yield CheckResult("S3 buckets", "FAIL", str(exc), "grant s3:ListAllMyBuckets, or ignore if not needed")
+        return
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    yield CheckResult("S3 buckets", "OK", f"{len(names)} listable: {shown}" if names else "none listable")
+
+
+def check_store(label: str, uri: str) -> Iterator[CheckResult]:
+    """Whether `uri` can be listed (readable) and written to (writable)."""
+    try:
+        store = open_store(uri)
+        next(iter(store.list("")), None)
+        yield CheckResult(f"{label} readable", "OK", uri)
+    except StorageError as exc:
+        yield CheckResult(f"{label} readable", "FAIL", str(exc), "check the URI and the credentials' read access")
+    key = f".profilesync-check/{uuid.uuid4().hex}"
+    try:
+        store = open_store(uri)
+        store.write_bytes(key, b"profilesync connection check\n")
+        ok = store.read_bytes(key) == b"profilesync connection check\n"
+        store.delete(key)
+        yield CheckResult(f"{label} writable", "OK" if ok else "FAIL", uri, "" if ok else "read-back differed")
+    except (StorageError, OSError) as exc:
+        yield CheckResult(f"{label} writable", "FAIL", str(exc), "grant write access (s3:PutObject, s3:DeleteObject)")
+
+
+def run_checks(client: BrazeClient | None, stores: dict[str, str]) -> list[CheckResult]:
+    results = list(check_braze(client)) if client else []
+    results += check_buckets(list(stores.values()))
+    for label, uri in stores.items():
+        results += check_store(label, uri)
+    return results

@@ -1,0 +1,67 @@
+"""The `profilesync` command line: the things a connector's UI dropdowns do elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 8765,
+    storage: Annotated[str, typer.Option(help="Where segment exports go: folder or s3://bucket/prefix.")] = (
+        ".demo/braze-exports"
+    ),
+    seed: Annotated[Path | None, typer.Option(help="JSON/YAML file of users, segments, campaigns.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="One key with every permission.")] = None,
+    keys: Annotated[Path | None, typer.Option(help="JSON/YAML file of keys with chosen permissions.")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind; keep it on loopback.")] = "127.0.0.1",
+) -> None:
+    """Run the local Braze: the REST contract of the real one, exports into your store."""
+    from pipeline.sandbox.server import serve
+
+    serve(host=host, port=port, storage_uri=storage, seed=seed, api_key=api_key, keys_file=keys)
+
+
+@app.command()
+def check(
+    braze_endpoint: Annotated[
+        str | None, typer.Option(envvar="BRAZE_REST_ENDPOINT", help="Braze REST endpoint URL.")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(envvar="PROFILESYNC_STORAGE_ROOT", help="Profile store: folder or s3://.")
+    ] = None,
+    braze_exports: Annotated[
+        str | None, typer.Option(envvar="PROFILESYNC_BRAZE_EXPORTS", help="Where Braze writes segment exports.")
+    ] = None,
+) -> None:
+    """Test the connection: each Braze permission, the S3 buckets, read and write access.
+
+    The API key is read from BRAZE_API_KEY. Exits non-zero when any check fails.
+    """
+    from pipeline.braze import BrazeClient
+    from pipeline.check import CheckResult, run_checks
+    from pipeline.console import print_checks
+
+    results: list[CheckResult] = []
+    client = None
+    if braze_endpoint:
+        try:
+            client = BrazeClient(braze_endpoint, max_retries=2)
+        except (ValueError, RuntimeError) as exc:
+            results.append(CheckResult("Braze endpoint", "FAIL", str(exc), "set BRAZE_REST_ENDPOINT and BRAZE_API_KEY"))
+    else:
+        results.append(CheckResult("Braze endpoint", "FAIL", "not configured", "set BRAZE_REST_ENDPOINT"))
+    stores = {name: uri for name, uri in (("Profile store", storage), ("Export bucket", braze_exports)) if uri}
+    results += run_checks(client, stores)
+    print_checks(results)
+    if any(r.status == "FAIL" for r in results):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

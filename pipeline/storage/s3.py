@@ -1,0 +1,110 @@
+"""Any S3 endpoint as an object store, through boto3.
+
+boto3 reads the standard AWS variables, `AWS_ENDPOINT_URL` included, so the same code
+talks to AWS, MinIO or a moto server on loopback. A single PUT or a completed multipart
+upload is atomic in S3, and boto3 aborts a multipart upload whose source fails, so S3
+needs no rename step to keep readers from seeing half an object.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from functools import cache
+from typing import Any, BinaryIO
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from pipeline.storage.base import ObjectInfo, ObjectNotFound, ObjectStore, StorageError
+
+_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=120)
+_FIX_BY_CODE = {
+    "NoSuchBucket": "create the bucket or correct the storage URI",
+    "AccessDenied": "grant the AWS credentials s3:GetObject, s3:PutObject and s3:ListBucket on it",
+    "InvalidAccessKeyId": "check AWS_ACCESS_KEY_ID",
+    "SignatureDoesNotMatch": "check AWS_SECRET_ACCESS_KEY",
+}
+
+
+def s3_client() -> Any:
+    """A shared client for the current `AWS_ENDPOINT_URL`; boto3 clients are thread-safe."""
+    return _client_for(os.environ.get("AWS_ENDPOINT_URL"))
+
+
+@cache
+def _client_for(endpoint_url: str | None) -> Any:
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url or None, config=_CONFIG)
+
+
+def list_buckets() -> list[str]:
+    """Names of the buckets the credentials can list, as other tools' bucket dropdowns show."""
+    try:
+        return sorted(b["Name"] for b in s3_client().list_buckets().get("Buckets", []))
+    except (ClientError, BotoCoreError) as exc:
+        raise _storage_error("s3://", exc) from None
+
+
+def _storage_error(uri: str, exc: Exception) -> StorageError:
+    if isinstance(exc, NoCredentialsError):
+        return StorageError(f"{uri}: no AWS credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return ObjectNotFound(f"{uri} does not exist")
+        fix = _FIX_BY_CODE.get(code, "check the endpoint (AWS_ENDPOINT_URL) and the credentials")
+        return StorageError(f"{uri}: S3 answered {code or 'an error'}; {fix}")
+    return StorageError(f"{uri}: {type(exc).__name__}: {exc}; check AWS_ENDPOINT_URL and the network")
+
+
+class S3Store(ObjectStore):
+    def __init__(self, bucket: str, prefix: str = "") -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.root = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+
+    def _key(self, key: str) -> str:
+        key = key.lstrip("/")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(self.uri(key), exc) from None
+
+    def write_fileobj(self, key: str, source: BinaryIO) -> None:
+        try:
+            s3_client().upload_fileobj(source, self.bucket, self._key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(self.uri(key), exc) from None
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        pages = s3_client().get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix)
+        )
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(item["Key"][strip:], item["Size"], item["LastModified"])
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(self.uri(prefix), exc) from None
+
+    def exists(self, key: str) -> bool:
+        try:
+            s3_client().head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise _storage_error(self.uri(key), exc) from None
+        except BotoCoreError as exc:
+            raise _storage_error(self.uri(key), exc) from None
+        return True
+
+    def delete(self, key: str) -> None:
+        try:
+            s3_client().delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(self.uri(key), exc) from None
