@@ -1,0 +1,52 @@
+"""Where every object lives in a store: one function per kind, so no key is spelled twice.
+
+Per-goal objects sit under `connections/<connection>/<goal>/<step>/<day>/`; the profile
+snapshot, shared by every connection on the same storage root, under `profiles/<day>/`.
+Days are ISO dates (`2026-11-01`), so their text order is their time order.
+"""
+
+from __future__ import annotations
+
+from pipeline.storage import ObjectStore
+
+
+def step_folder(connection: str, goal: str, step: str) -> str:
+    return f"connections/{connection}/{goal}/{step}/"
+
+
+def export_manifest(connection: str, goal: str, day: str) -> str:
+    return f"{step_folder(connection, goal, 'segment_export')}{day}/manifest.json"
+
+
+def staged_users(connection: str, goal: str, day: str) -> str:
+    return f"{step_folder(connection, goal, 'staged_users')}{day}/users.parquet"
+
+
+def staged_quarantine(connection: str, goal: str, day: str) -> str:
+    return f"{step_folder(connection, goal, 'staged_users')}{day}/quarantine.jsonl"
+
+
+def user_changes(connection: str, goal: str, day: str) -> str:
+    return f"{step_folder(connection, goal, 'user_changes')}{day}/changes.parquet"
+
+
+PROFILES_FOLDER = "profiles/"
+
+
+def profiles_dir(day: str) -> str:
+    return f"{PROFILES_FOLDER}{day}/"
+
+
+def latest_day_before(store: ObjectStore, folder: str, filename: str, day: str) -> str | None:
+    """The most recent day before `day` that has `<folder><day>/<filename>`, if any.
+
+    Days without data (a skipped run) are passed over, so a gap never makes a whole
+    segment look new.
+    """
+    days = {
+        info.key[len(folder) :].split("/", 1)[0]
+        for info in store.list(folder)
+        if info.key.endswith(f"/{filename}")
+    }
+    earlier = sorted(d for d in days if d < day)
+    return earlier[-1] if earlier else None
