@@ -63,5 +63,37 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command()
+def validate(
+    folder: Annotated[
+        Path | None, typer.Option(help="Folder of connection files; default $PROFILESYNC_MAPPINGS or mappings/.")
+    ] = None,
+) -> None:
+    """Check every connection file; each error names file:line:column and the fix."""
+    from pipeline.mapping import mappings_folder, validate_folder
+
+    target = folder or mappings_folder()
+    try:
+        errors = validate_folder(target)
+    except FileNotFoundError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    for error in errors:
+        typer.echo(str(error), err=True)
+    if errors:
+        typer.echo(f"{len(errors)} error(s) in {target}", err=True)
+        raise typer.Exit(1)
+    files = sorted(target.glob("*.yaml"))
+    typer.echo(f"{len(files)} connection file(s) in {target} are valid")
+
+
+@app.command()
+def schema() -> None:
+    """Regenerate mappings/schema.json, the JSON Schema editors use to complete connection files."""
+    from pipeline.mapping import write_schema
+
+    typer.echo(f"wrote {write_schema()}")
+
+
 def main() -> None:
     app()
