@@ -95,5 +95,16 @@ def schema() -> None:
     typer.echo(f"wrote {write_schema()}")
 
 
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Where the demo keeps its store and exports.")] = Path(".demo"),
+) -> None:
+    """Run the main job on embedded defaults: a local folder as object store, the Braze sandbox."""
+    from pipeline.demo import run_demo
+
+    if not run_demo(folder):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()

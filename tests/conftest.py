@@ -101,3 +101,87 @@ def make_bucket() -> str:
 def bucket(moto_s3: str) -> str:
     """A fresh, empty bucket on the moto server."""
     return make_bucket()
+
+
+# -- the Braze sandbox ------------------------------------------------------------------------
+
+
+def start_sandbox(storage: str, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`profilesync sandbox --port 0 --storage STORAGE ARGS...` as a process; returns it and its URL."""
+    import select
+
+    command = shutil.which("profilesync", path=str(Path(sys.executable).parent)) or "profilesync"
+    process = subprocess.Popen(
+        [command, "sandbox", "--port", "0", "--storage", storage, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env if env is not None else dict(os.environ),
+    )
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], 30)
+    line = process.stdout.readline() if ready else ""
+    prefix = "profilesync sandbox listening on "
+    if not line.startswith(prefix):
+        stop(process)
+        raise RuntimeError(f"the sandbox did not start: first line {line!r}, exit code {process.poll()}")
+    return process, line[len(prefix) :].strip()
+
+
+class SandboxHandle:
+    """One test's view of the sandbox: URL, key, admin API, its own exports bucket."""
+
+    def __init__(self, url: str, api_key: str, bucket: str) -> None:
+        from pipeline.sandbox.admin_client import SandboxAdmin
+
+        self.url = url
+        self.api_key = api_key
+        self.bucket = bucket
+        self.admin = SandboxAdmin(url)
+
+    def client(self, **options):
+        """A BrazeClient on the sandbox, with backoff short enough for tests."""
+        from pipeline.braze import BrazeClient
+
+        defaults = {"api_key": self.api_key, "backoff_base": 0.01, "backoff_cap": 0.1, "timeout": 10.0}
+        return BrazeClient(self.url, **{**defaults, **options})
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", **extra}
+
+    def store(self):
+        from pipeline.storage import open_store
+
+        return open_store(f"s3://{self.bucket}")
+
+
+@pytest.fixture(scope="session")
+def sandbox_process(moto_s3: str) -> Iterator[str]:
+    """One sandbox process per test session (per xdist worker), exporting to the moto server."""
+    process, url = start_sandbox(f"s3://{make_bucket()}", "--api-key", TEST_API_KEY)
+    try:
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def sandbox(sandbox_process: str) -> Iterator[SandboxHandle]:
+    """The session's sandbox, reset, writing exports to a fresh bucket of this test's own."""
+    handle = SandboxHandle(sandbox_process, TEST_API_KEY, make_bucket())
+    handle.admin.reset()
+    handle.admin.configure(storage=f"s3://{handle.bucket}")
+    try:
+        yield handle
+    finally:
+        handle.admin.reset()  # stops running exports before their bucket goes
+        handle.admin.close()
+        drop_bucket(handle.bucket)
+
+
+def drop_bucket(name: str) -> None:
+    """Empty and delete a test's bucket, so later tests listing buckets see only theirs."""
+    s3 = boto3.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for item in page.get("Contents", []):
+            s3.delete_object(Bucket=name, Key=item["Key"])
+    s3.delete_bucket(Bucket=name)

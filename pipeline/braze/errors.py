@@ -41,7 +41,17 @@ class BrazeError(RuntimeError):
         if fix:
             self.fix = fix
         answer = f"HTTP {status}: {message}" if status else message
+        if self.errors:
+            shown = "; ".join(_describe(error) for error in self.errors[:3])
+            more = f" and {len(self.errors) - 3} more" if len(self.errors) > 3 else ""
+            answer += f" ({shown}{more})"
         super().__init__(f"Braze {endpoint}: {answer}; {self.fix}")
+
+
+def _describe(error: dict[str, Any]) -> str:
+    if isinstance(error, dict) and "input_array" in error:
+        return f"{error.get('input_array')}[{error.get('index')}]: {error.get('type')}"
+    return str(error)
 
 
 class BrazeAuthError(BrazeError):

@@ -1,0 +1,185 @@
+"""The sandbox's user profiles and their lookup indexes (braze_id, external_id, alias, email, phone).
+
+Callers hold the sandbox lock. Braze ids and random buckets come from a seeded generator, so a
+reset sandbox fed the same requests builds the same profiles.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Export-only fields a seed can set; the REST API never writes them.
+EXTRA_FIELDS = (
+    "apps", "devices", "attributed_campaign", "attributed_source", "attributed_adgroup", "attributed_ad",
+    "uninstalled_at", "created_from", "push_opted_in_at", "campaigns_received", "canvases_received",
+    "cards_clicked",
+)  # fmt: skip
+
+
+def iso_ms(moment: datetime) -> str:
+    """`2021-06-28T17:02:43.032Z`, Braze's form for event and app dates."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def created_at_text(moment: datetime) -> str:
+    """`2020-07-10 15:00:00.000 UTC`, Braze's form for `created_at` in exports."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
+
+
+def to_json(value: Any) -> Any:
+    """Stored values as JSON: times become ISO strings with milliseconds."""
+    if isinstance(value, datetime):
+        return iso_ms(value)
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    return value
+
+
+@dataclass
+class User:
+    braze_id: str
+    created_at: datetime
+    random_bucket: int
+    external_id: str | None = None
+    aliases: dict[str, str] = field(default_factory=dict)  # alias_label -> alias_name
+    standard: dict[str, Any] = field(default_factory=dict)  # email, phone, first_name, ...
+    custom: dict[str, Any] = field(default_factory=dict)
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> first, last, count
+    purchases: dict[str, dict[str, Any]] = field(default_factory=dict)  # product_id -> first, last, count
+    total_revenue: float = 0.0
+    subscription_groups: dict[str, str] = field(default_factory=dict)
+    push_tokens: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    updated: int = 0  # order of last update, for "most recently updated" lookups
+
+    def document(self) -> dict[str, Any]:
+        """The whole profile, export-shaped, with every field the sandbox holds."""
+        doc: dict[str, Any] = {
+            "created_at": created_at_text(self.created_at),
+            "external_id": self.external_id,
+            "braze_id": self.braze_id,
+            "user_aliases": [{"alias_name": n, "alias_label": lbl} for lbl, n in sorted(self.aliases.items())],
+            **to_json(self.standard),
+            "random_bucket": self.random_bucket,
+            "custom_attributes": to_json(self.custom),
+            "custom_events": _summaries(self.events),
+            "purchases": _summaries(self.purchases),
+            "subscription_groups": [
+                {"subscription_group_id": group, "subscription_state": state}
+                for group, state in sorted(self.subscription_groups.items())
+            ],
+            "push_tokens": [dict(t) for t in self.push_tokens],
+            **self.extra,
+        }
+        if self.purchases:
+            doc["total_revenue"] = round(self.total_revenue, 2)
+        return doc
+
+    def export(self, fields: list[str], custom_names: list[str] | None = None) -> dict[str, Any]:
+        """One exported user (reference 4.4): requested fields only, nothing null or empty."""
+        doc = self.document()
+        out: dict[str, Any] = {}
+        for name in fields:
+            if name == "custom_attributes":
+                continue
+            value = doc.get(name)
+            if value is not None and value != "" and value != [] and value != {}:
+                out[name] = value
+        if "custom_attributes" in fields:
+            chosen = doc["custom_attributes"]
+        elif custom_names:
+            chosen = {k: v for k, v in doc["custom_attributes"].items() if k in set(custom_names)}
+        else:
+            chosen = {}
+        if chosen:
+            out["custom_attributes"] = chosen
+        return out
+
+
+def _summaries(items: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "first": iso_ms(s["first"]), "last": iso_ms(s["last"]), "count": s["count"]}
+        for name, s in sorted(items.items())
+    ]
+
+
+class UserStore:
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+        self._clock = 0
+        self.by_braze: dict[str, User] = {}
+        self._external: dict[str, str] = {}
+        self._alias: dict[tuple[str, str], str] = {}
+        self._email: dict[str, set[str]] = {}
+        self._phone: dict[str, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self.by_braze)
+
+    def __iter__(self) -> Iterator[User]:
+        return iter(list(self.by_braze.values()))
+
+    def create(self, now: datetime, braze_id: str | None = None, random_bucket: int | None = None) -> User:
+        bid = braze_id or f"{self._rng.getrandbits(96):024x}"
+        bucket = self._rng.randrange(10_000) if random_bucket is None else random_bucket
+        user = User(braze_id=bid, created_at=now, random_bucket=bucket)
+        self.by_braze[bid] = user
+        self.touch(user)
+        return user
+
+    def touch(self, user: User) -> None:
+        self._clock += 1
+        user.updated = self._clock
+
+    def get_external(self, external_id: str) -> User | None:
+        bid = self._external.get(external_id)
+        return self.by_braze.get(bid) if bid else None
+
+    def get_alias(self, label: str, name: str) -> User | None:
+        bid = self._alias.get((label, name))
+        return self.by_braze.get(bid) if bid else None
+
+    def get_email(self, email: str) -> User | None:
+        """The most recently updated profile with an external_id, else the most recently updated."""
+        return self._best(self._email.get(email.lower(), set()))
+
+    def get_phone(self, phone: str) -> User | None:
+        return self._best(self._phone.get(phone, set()))
+
+    def all_with_email(self, email: str) -> list[User]:
+        return [self.by_braze[b] for b in self._email.get(email.lower(), set())]
+
+    def _best(self, ids: set[str]) -> User | None:
+        users = [self.by_braze[b] for b in ids]
+        if not users:
+            return None
+        return max(users, key=lambda u: (u.external_id is not None, u.updated))
+
+    def set_external_id(self, user: User, external_id: str) -> None:
+        user.external_id = external_id
+        self._external[external_id] = user.braze_id
+
+    def add_alias(self, user: User, label: str, name: str) -> None:
+        old = user.aliases.get(label)
+        if old is not None:
+            self._alias.pop((label, old), None)
+        user.aliases[label] = name
+        self._alias[(label, name)] = user.braze_id
+
+    def set_contact(self, user: User, kind: str, value: str | None) -> None:
+        """Set or remove `email` / `phone`, keeping its index right."""
+        index = self._email if kind == "email" else self._phone
+        old = user.standard.get(kind)
+        if old is not None:
+            index.get(old.lower() if kind == "email" else old, set()).discard(user.braze_id)
+        if value is None:
+            user.standard.pop(kind, None)
+        else:
+            user.standard[kind] = value
+            index.setdefault(value.lower() if kind == "email" else value, set()).add(user.braze_id)

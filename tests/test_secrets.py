@@ -1,0 +1,82 @@
+"""The Braze API key and the AWS secret never reach a log line, an exception or a file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import traceback
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import SandboxHandle
+
+from pipeline.braze.errors import BrazeError
+from pipeline.storage import open_store
+
+SECRET_KEY = f"sk-profilesync-{uuid.uuid4().hex}"
+
+
+def exception_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)) + repr(exc)
+
+
+def files_containing(folder: Path, secret: str) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+def test_client_failures_never_show_the_key(
+    sandbox: SandboxHandle, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    sandbox.admin.add_keys([{"name": "secret-holder", "key": SECRET_KEY, "permissions": ["users.track"]}])
+    caplog.set_level(logging.DEBUG)  # urllib3 and requests log every request at DEBUG
+    texts: list[str] = []
+    with sandbox.client(api_key=SECRET_KEY, max_retries=1) as client:
+        texts.append(repr(client))
+        attempts = [
+            lambda: client.get("/segments/list"),  # permission denied
+            lambda: client.post("/users/track", {"attributes": [{"external_id": "u" * 2000}]}),  # invalid
+            lambda: client.track(attributes=[{"external_id": "u1", "email": "not-an-email"}]),
+            lambda: client.track(attributes=[{"external_id": "u2", "first_name": "A"}]),  # 5xx, retried
+        ]
+        for number, attempt in enumerate(attempts):
+            if number == 3:
+                sandbox.admin.set_faults(error_rate_5xx=1.0)
+            try:
+                texts.append(repr(attempt()))
+            except BrazeError as exc:
+                texts.append(exception_text(exc))
+        sandbox.admin.clear_faults()
+        texts.append(repr(client.stats))
+    texts += [record.getMessage() for record in caplog.records]
+    texts.append(str(sandbox.admin.requests()))  # the sandbox's own log names the key, never shows it
+    assert "BrazePermissionError" in texts[1] and "EXTERNAL_USER_ID_TOO_LARGE" in texts[2]
+    assert "EMAIL_BAD_FORMAT" in texts[3] and "BrazeServerError" in texts[4]
+    assert not [t for t in texts if SECRET_KEY in t]
+    assert "secret-holder" in texts[-1]
+
+
+def test_cli_output_and_written_files_hold_no_secret(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    sandbox.admin.add_keys([{"name": "secret-holder", "key": SECRET_KEY, "permissions": ["segments.list"]}])
+    store = tmp_path / "store"
+    env = {
+        **os.environ,
+        "BRAZE_REST_ENDPOINT": sandbox.url,
+        "BRAZE_API_KEY": SECRET_KEY,
+        "PROFILESYNC_STORAGE_ROOT": str(store),
+        "PROFILESYNC_BRAZE_EXPORTS": f"s3://{sandbox.bucket}",
+        "COLUMNS": "300",
+    }
+    aws_secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "profilesync"), "check"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 1  # most permissions are missing: failures are reported...
+    assert "'users.track' permission" in done.stdout
+    output = done.stdout + done.stderr
+    assert SECRET_KEY not in output and aws_secret not in output  # ...without the secrets
+    assert files_containing(tmp_path, SECRET_KEY) == []
+    assert not [o.key for o in open_store(f"s3://{sandbox.bucket}").list() if SECRET_KEY.encode() in
+                open_store(f"s3://{sandbox.bucket}").read_bytes(o.key)]
