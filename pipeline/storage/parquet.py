@@ -17,14 +17,19 @@ from pipeline.storage.local import LocalStore
 COMPRESSION = "zstd"
 
 
-def write_parquet(store: ObjectStore, key: str, frame: pl.DataFrame | pl.LazyFrame) -> int:
-    """Publish `frame` at `key`; returns the file size in bytes. A LazyFrame is streamed."""
+def write_parquet(
+    store: ObjectStore, key: str, frame: pl.DataFrame | pl.LazyFrame, metadata: dict[str, str] | None = None
+) -> int:
+    """Publish `frame` at `key`; returns the file size in bytes. A LazyFrame is streamed.
+
+    `metadata` goes into the file's key-value metadata, so facts about columns travel with them.
+    """
     with tempfile.TemporaryDirectory(prefix="profilesync-") as folder:
         path = Path(folder) / "part.parquet"
         if isinstance(frame, pl.LazyFrame):
-            frame.sink_parquet(path, compression=COMPRESSION)
+            frame.sink_parquet(path, compression=COMPRESSION, metadata=metadata)
         else:
-            frame.write_parquet(path, compression=COMPRESSION, statistics=True)
+            frame.write_parquet(path, compression=COMPRESSION, statistics=True, metadata=metadata)
         store.upload(key, path)
         return path.stat().st_size
 

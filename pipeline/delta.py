@@ -1,0 +1,189 @@
+"""`user_changes`: what changed in a segment between the previous staged copy and today's.
+
+Changes frame (`layout.user_changes(connection, goal, day)`), the contract other steps build on:
+
+- `braze_id` String;
+- `_change` String: "added" (not in the previous copy), "changed" (some data value differs) or
+  "removed" (not in today's copy); unchanged rows are left out;
+- `_changed_fields` List(String): for "added" every data column with a value (braze_id
+  included); for "changed" the data columns whose value differs, a column new today or gone
+  today counting as null on the side that lacks it; for "removed" empty;
+- then every data column of either copy (today's columns in today's order, then columns only
+  the previous copy had), null where a side lacks the column. Values come from today for
+  added and changed rows and from the previous copy for removed rows, so leavers' identifiers
+  are known. A column whose type differs between the two copies is cast to the type both fit
+  (`pipeline.staging.types`: Int64 and Float64 give Float64, any other mix String JSON text).
+
+Rows are sorted by braze_id. The previous copy is the latest staged day before today; with none,
+every row is "added". Like the staged file, the changes file lists its JSON-text columns in the
+Parquet metadata key `profilesync.json_text_columns`.
+
+How: only (braze_id, `_row_hash`) of the two copies meet in the first join, a few dozen MB at a
+million rows; each copy is then streamed once through a join with the small set of ids whose
+fate needs full rows (added or hash differs; hash differs or removed). Rows whose hash differs
+are compared column by column, because a hash also differs when only a type changed (5 and 5.0)
+and such a row is not reported as changed. Comparing every column of every row instead ran out
+of memory at 10M rows in an earlier trial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import polars as pl
+
+from pipeline import layout
+from pipeline.staging import json_text_columns, publish_parquet, rowhash
+from pipeline.staging.types import JsonText, Target, conform, merge_schemas
+from pipeline.storage import ObjectStore
+from pipeline.storage.parquet import scan_parquet
+
+HASH = rowhash.HASH_COLUMN
+CHANGE, FIELDS = "_change", "_changed_fields"
+_OLD = "_old:"  # prefix of the previous copy's columns while comparing
+_OLD_HASH = "_old_hash"
+_FATE, _CANDIDATE = "_fate", "candidate"  # candidate: hash differs; the values decide
+_NO_FIELDS = pl.lit([], pl.List(pl.String))
+
+
+def _with_hash(frame: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
+    """`frame` with `_row_hash`, computed when a hand-made frame lacks it."""
+    if HASH in schema:
+        return frame
+    columns = rowhash.data_columns(schema)
+    hashes = pl.struct(columns).map_batches(lambda s: rowhash.row_hashes(s.struct.unnest()), return_dtype=pl.UInt64)
+    return frame.with_columns(hashes.alias(HASH))
+
+
+def _targets(new: pl.Schema, old: pl.Schema | None, key: str, json_columns: set[str]) -> dict[str, Target]:
+    new_columns = {n: t for n, t in new.items() if not n.startswith("_")}
+    old_columns = {n: t for n, t in (old or {}).items() if not n.startswith("_")}
+    merged = merge_schemas([new_columns, old_columns], json_columns)
+    return {key: merged.pop(key), **merged}
+
+
+def _values(
+    schema: pl.Schema, targets: dict[str, Target], json_columns: Collection[str] = (), prefix: str = ""
+) -> list[pl.Expr]:
+    """The data columns of a frame with `schema` conformed to `targets`, named `prefix + name`.
+
+    Columns in `json_columns` already hold JSON text and are kept as they are.
+    """
+    out = []
+    for name, target in targets.items():
+        dtype = pl.String() if isinstance(target, JsonText) else target
+        if name not in schema:
+            value = pl.lit(None, dtype)
+        elif name in json_columns:
+            value = pl.col(name).cast(pl.String)
+        else:
+            value = conform(pl.col(name), schema[name], target)
+        out.append(value.alias(prefix + name))
+    return out
+
+
+def _non_null_fields(names: list[str]) -> pl.Expr:
+    return pl.concat_list([pl.when(pl.col(n).is_not_null()).then(pl.lit(n)) for n in names]).list.drop_nulls()
+
+
+def diff(
+    new: pl.LazyFrame,
+    old: pl.LazyFrame | None,
+    key: str = "braze_id",
+    *,
+    new_json: Collection[str] = (),
+    old_json: Collection[str] = (),
+) -> pl.LazyFrame:
+    """The changes frame of `new` against `old` (see the module docstring); lazy in, lazy out.
+
+    `new_json` / `old_json` name each side's String columns that already hold JSON text (the
+    staged file's `profilesync.json_text_columns`), so they are not encoded a second time.
+    """
+    new_schema = new.collect_schema()
+    old_schema = old.collect_schema() if old is not None else None
+    targets = _targets(new_schema, old_schema, key, set(new_json) | set(old_json))
+    names = list(targets)
+    new = _with_hash(new, new_schema)
+    tagged = [pl.col(key), pl.lit("added").alias(CHANGE), _non_null_fields(names).alias(FIELDS)]
+    if old is None or old_schema is None:
+        added = new.select(_values(new_schema, targets, new_json)).select(*tagged, *names[1:])
+        return added.sort(key)
+    old = _with_hash(old, old_schema)
+    # Only keys and hashes meet in the probe; full rows are then read in one pass over each copy,
+    # keeping just the few rows whose fate needs them.
+    status = (
+        new.select(key, HASH)
+        .join(old.select(key, pl.col(HASH).alias(_OLD_HASH)), on=key, how="full", coalesce=True)
+        .select(
+            key,
+            pl.when(pl.col(_OLD_HASH).is_null())
+            .then(pl.lit("added"))
+            .when(pl.col(HASH).is_null())
+            .then(pl.lit("removed"))
+            .when(pl.col(HASH) != pl.col(_OLD_HASH))
+            .then(pl.lit(_CANDIDATE))
+            .alias(_FATE),
+        )
+        .filter(pl.col(_FATE).is_not_null())
+    )
+    new_rows = new.join(status.filter(pl.col(_FATE) != "removed"), on=key, how="inner")
+    old_rows = old.join(status.filter(pl.col(_FATE) != "added"), on=key, how="inner")
+    added = (
+        new_rows.filter(pl.col(_FATE) == "added")
+        .select(_values(new_schema, targets, new_json))
+        .select(*tagged, *names[1:])
+    )
+    after = new_rows.filter(pl.col(_FATE) == _CANDIDATE).select(_values(new_schema, targets, new_json))
+    before = old_rows.filter(pl.col(_FATE) == _CANDIDATE)
+    before = before.select(pl.col(key), *_values(old_schema, targets, old_json, _OLD)[1:])
+    differs = [pl.when(pl.col(n).eq_missing(pl.col(_OLD + n)).not_()).then(pl.lit(n)) for n in names[1:]]
+    changed_fields = pl.concat_list(differs).list.drop_nulls() if differs else _NO_FIELDS
+    changed = (
+        after.join(before, on=key, how="inner")
+        .with_columns(changed_fields.alias(FIELDS))
+        .filter(pl.col(FIELDS).list.len() > 0)
+        .select(pl.col(key), pl.lit("changed").alias(CHANGE), pl.col(FIELDS), *names[1:])
+    )
+    removed = (
+        old_rows.filter(pl.col(_FATE) == "removed")
+        .select(_values(old_schema, targets, old_json))
+        .select(pl.col(key), pl.lit("removed").alias(CHANGE), _NO_FIELDS.alias(FIELDS), *names[1:])
+    )
+    return pl.concat([added, changed, removed], how="vertical").sort(key)
+
+
+def _json_columns(new: pl.LazyFrame, old: pl.LazyFrame | None, marked: set[str]) -> list[str]:
+    """Columns of the changes frame that hold JSON text: marked on either side, or merged so."""
+    old_schema = old.collect_schema() if old is not None else None
+    targets = _targets(new.collect_schema(), old_schema, "braze_id", marked)
+    return [name for name, target in targets.items() if isinstance(target, JsonText)]
+
+
+def change_counts(changes: pl.LazyFrame | pl.DataFrame, new_rows: int) -> dict[str, int]:
+    """{added, changed, removed, unchanged}; `new_rows` is the row count of today's copy."""
+    counted = dict(changes.lazy().group_by(CHANGE).len().collect().iter_rows())
+    counts = {kind: int(counted.get(kind, 0)) for kind in ("added", "changed", "removed")}
+    counts["unchanged"] = new_rows - counts["added"] - counts["changed"]
+    return counts
+
+
+def compute_changes(store: ObjectStore, connection: str, goal: str, day: str) -> dict[str, object]:
+    """Diff today's staged copy against the latest earlier one and publish `changes.parquet`.
+
+    Returns the counts of `change_counts` plus `previous_day` (None when there was none) and
+    the key written.
+    """
+    folder = layout.step_folder(connection, goal, "staged_users")
+    previous = layout.latest_day_before(store, folder, "users.parquet", day)
+    new_key = layout.staged_users(connection, goal, day)
+    new, new_json = scan_parquet(store, new_key), json_text_columns(store, new_key)
+    old, old_json = None, []
+    if previous:
+        old_key = layout.staged_users(connection, goal, previous)
+        old, old_json = scan_parquet(store, old_key), json_text_columns(store, old_key)
+    changes = diff(new, old, new_json=new_json, old_json=old_json)
+    key = layout.user_changes(connection, goal, day)
+    publish_parquet(store, key, changes, _json_columns(new, old, set(new_json) | set(old_json)))
+    rows = new.select(pl.len()).collect().item()
+    counts = change_counts(scan_parquet(store, key).select(CHANGE), rows)
+    return {**counts, "previous_day": previous, "changes_key": key}

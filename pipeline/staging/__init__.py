@@ -1,0 +1,40 @@
+"""`staged_users`: one day's Braze segment export as one typed, deduplicated, hashed Parquet copy.
+
+Staged frame (`layout.staged_users(connection, goal, day)`, zstd Parquet), the contract other
+steps build on:
+
+- `braze_id` String, never null: the record key (always requested, so always exported);
+- one column per exported standard field under Braze's own name, typed: text fields String,
+  `random_bucket` Int64, `total_revenue` Float64, `created_at` (`2020-07-10 15:00:00.000 UTC`,
+  ISO 8601 accepted too), `push_opted_in_at`, `uninstalled_at` (ISO 8601) Datetime(us, UTC), `dob` Date,
+  `last_coordinates` List(Float64), `user_aliases` List(Struct{alias_name, alias_label}),
+  `custom_events` / `purchases` List(Struct{name, first, last, count}) with `first`/`last`
+  Datetime(us, UTC), `apps` (dates `first_used`/`last_used` parsed), `devices`, `push_tokens`
+  (see `schema.STANDARD`); a key Braze adds that is not listed there is kept with an inferred type
+  (a top-level key starting with `_` is not a Braze field and would be taken for a reserved column);
+- one column per custom attribute, `custom_attributes.<name>`, typed Int64 / Float64 / Boolean /
+  String / List / Struct (nested objects stay structured), or Datetime(us, UTC) when every value of
+  the day is a Braze date;
+- `_row_hash` UInt64: see `pipeline.staging.rowhash` for the canonical encoding;
+- one row per braze_id, sorted by braze_id; columns: braze_id, standard fields by name, custom
+  attributes by name, `_row_hash`. Names starting with `_` are reserved.
+
+A column exists when at least one user has a value, or when it is a standard field named in
+`fields` (the export's `fields_to_export`). When values of one attribute disagree within the day,
+`pipeline.staging.types` decides: Int64 and Float64 give Float64; any other mix gives String
+holding each value's JSON text; such columns are listed in the Parquet file's key-value metadata
+under `profilesync.json_text_columns` (a JSON list; `json_text_columns(store, key)` reads it), since
+JSON text cannot be told from plain text by its type.
+
+Quarantine (`layout.staged_quarantine(...)`): JSON lines `{source, line, reason, raw}`, `raw`
+truncated to 2,000 characters, ordered by source then line; written even when empty. A line is
+quarantined when it is not JSON, not an object, has no (or an empty or non-text) braze_id, has a
+standard field of the wrong type or a date in neither of Braze's forms, or repeats a braze_id
+that a later line of the same export also has (the later line is staged). Invariant:
+`lines_read == rows + quarantined`, with blank lines counted apart in `blank_lines`.
+"""
+
+from pipeline.staging.parse import Quarantined
+from pipeline.staging.stage import StageResult, json_text_columns, publish_parquet, stage_export, write_staged
+
+__all__ = ["Quarantined", "StageResult", "json_text_columns", "publish_parquet", "stage_export", "write_staged"]

@@ -1,0 +1,198 @@
+"""Stage one day's export: every document parsed, merged to one type per column, deduplicated, hashed."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from pipeline import layout
+from pipeline.braze.export_files import iter_documents, iter_lines
+from pipeline.staging import rowhash
+from pipeline.staging import schema as sc
+from pipeline.staging.parse import FILE, LINE, Document, Quarantined, parse_document
+from pipeline.staging.types import JsonText, conform_frame, merge_schemas
+from pipeline.storage import ObjectStore
+from pipeline.storage.parquet import parquet_source, write_parquet
+
+WORKERS = 2  # documents parsed at once; pyarrow and zlib release the GIL
+JSON_TEXT_KEY = "profilesync.json_text_columns"  # Parquet metadata: columns holding JSON text
+
+
+@dataclass
+class StageResult:
+    """The staged frame of one day, and what was left out of it."""
+
+    users: pl.DataFrame
+    quarantine: list[Quarantined] = field(default_factory=list)
+    lines_read: int = 0  # non-blank lines: always rows + quarantined
+    blank_lines: int = 0
+    sources: list[str] = field(default_factory=list)
+    json_columns: list[str] = field(default_factory=list)  # String columns holding JSON text (type rule)
+
+
+def _parse_object(store: ObjectStore, key: str) -> list[tuple[str, Document]]:
+    return [(key, parse_document(source, data)) for source, data in iter_documents(store, key)]
+
+
+def stage_export(
+    store: ObjectStore, keys: Iterable[str], fields: Sequence[str] = (), workers: int = WORKERS
+) -> StageResult:
+    """Parse the export objects `keys` (in that order) into one staged frame.
+
+    `fields` names the standard fields that were requested: they get a column even when no user
+    has a value. Other columns exist only when some user has a value, since Braze leaves empty
+    keys out and a requested field cannot be told from an absent one.
+    """
+    keys = list(keys)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        parsed = [item for items in pool.map(lambda k: _parse_object(store, k), keys) for item in items]
+    key_of = {doc.source: key for key, doc in parsed}
+    docs = [doc for _key, doc in parsed]
+    pieces = [
+        (piece.frame.with_columns(pl.lit(index, pl.UInt32).alias(FILE)), piece.json_columns)
+        for index, doc in enumerate(docs)
+        for piece in doc.pieces
+    ]
+    for doc in docs:
+        doc.pieces = []  # let the per-document frames go once merged
+    targets = merge_schemas(
+        [{sc.KEY: pl.String(), LINE: pl.UInt32(), FILE: pl.UInt32()}] + [frame.schema for frame, _j in pieces],
+        json_columns={name for _f, json_columns in pieces for name in json_columns},
+    )
+    frames = [conform_frame(frame, targets, keep_as_is=json_columns) for frame, json_columns in pieces]
+    users = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=targets)  # type: ignore[arg-type]
+    del frames, pieces
+    users = _detect_custom_times(users)
+    users = _drop_empty(users, fields)
+    users, duplicates = _deduplicate(users, [doc.source for doc in docs])
+    quarantine = [q for doc in docs for q in doc.quarantined] + _with_raw(store, duplicates, key_of)
+    order = {doc.source: index for index, doc in enumerate(docs)}
+    quarantine.sort(key=lambda q: (order[q.source], q.line))
+    users = users.drop(FILE, LINE).select(_column_order(users.columns))
+    json_columns = [n for n, target in targets.items() if isinstance(target, JsonText) and n in users.columns]
+    return StageResult(
+        users=rowhash.with_row_hash(users),
+        quarantine=quarantine,
+        lines_read=sum(doc.lines for doc in docs),
+        blank_lines=sum(doc.blank for doc in docs),
+        sources=[doc.source for doc in docs],
+        json_columns=sorted(json_columns),
+    )
+
+
+def _detect_custom_times(users: pl.DataFrame) -> pl.DataFrame:
+    """A custom text attribute whose every value is a Braze date becomes Datetime(us, UTC)."""
+    candidates = [
+        name for name, dtype in users.schema.items() if name.startswith(sc.CUSTOM_PREFIX) and dtype == pl.String
+    ]
+    if not candidates or not users.height:
+        return users
+    checks = users.select(
+        (
+            pl.col(n).is_not_null().any() & (pl.col(n).is_not_null() & sc.parse_time(pl.col(n)).is_null()).not_().all()
+        ).alias(n)
+        for n in candidates
+    ).row(0, named=True)
+    times = [name for name, all_times in checks.items() if all_times]
+    return users.with_columns(sc.parse_time(pl.col(n)).alias(n) for n in times) if times else users
+
+
+def _drop_empty(users: pl.DataFrame, fields: Sequence[str]) -> pl.DataFrame:
+    """Drop columns without a single value, except braze_id and the requested standard fields."""
+    keep = {sc.KEY, LINE, FILE}
+    missing = [f for f in fields if f in sc.STANDARD.names and f not in users.columns]
+    users = users.with_columns(pl.lit(None, sc.polars_type(f)).alias(f) for f in missing)
+    keep |= set(fields)
+    counts = users.null_count().row(0, named=True) if users.height else dict.fromkeys(users.columns, 0)
+    empty = [
+        name
+        for name, nulls in counts.items()
+        if name not in keep and (nulls == users.height or users.schema[name] == pl.Null)
+    ]
+    return users.drop(empty)
+
+
+def _deduplicate(users: pl.DataFrame, sources: list[str]) -> tuple[pl.DataFrame, list[tuple[str, int, str]]]:
+    """One row per braze_id, the last one read; the others as (source, line, reason)."""
+    users = users.sort([sc.KEY, FILE, LINE])
+    last = pl.col(sc.KEY).is_last_distinct()
+    dropped = users.filter(~last).select(sc.KEY, FILE, LINE)
+    if not dropped.height:
+        return users, []
+    users = users.filter(last)
+    kept = users.select(sc.KEY, pl.col(FILE).alias("kept_file"), pl.col(LINE).alias("kept_line"))
+    dropped = dropped.join(kept, on=sc.KEY, how="left", maintain_order="left")
+    out = []
+    for braze_id, file, line, kept_file, kept_line in dropped.iter_rows():
+        reason = f"duplicate braze_id {braze_id}: the later line {sources[kept_file]}:{kept_line} was kept"
+        out.append((sources[file], line, reason))
+    return users, out
+
+
+def _with_raw(store: ObjectStore, entries: list[tuple[str, int, str]], key_of: dict[str, str]) -> list[Quarantined]:
+    """Quarantine entries for rows dropped after parsing; their raw lines are read again."""
+    wanted: dict[str, dict[tuple[str, int], str]] = defaultdict(dict)
+    for source, line, reason in entries:
+        wanted[key_of[source]][(source, line)] = reason
+    out = []
+    for key, reasons in wanted.items():
+        for source, line, raw in iter_lines(store, key):
+            reason = reasons.get((source, line))
+            if reason is not None:
+                out.append(Quarantined.of(source, line, reason, raw))
+    return out
+
+
+def _column_order(columns: list[str]) -> list[str]:
+    """braze_id, standard fields by name, then custom attributes by name."""
+    data = [c for c in columns if not c.startswith("_") and c != sc.KEY]
+    standard = sorted(c for c in data if not c.startswith(sc.CUSTOM_PREFIX))
+    return [sc.KEY, *standard, *sorted(c for c in data if c.startswith(sc.CUSTOM_PREFIX))]
+
+
+def write_staged(store: ObjectStore, connection: str, goal: str, day: str, result: StageResult) -> dict[str, object]:
+    """Publish the staged copy and its quarantine file; returns counts and keys for the run's metadata.
+
+    The quarantine file is written first (empty when nothing was quarantined) and the Parquet
+    file last, since the Parquet file is what marks the day as staged.
+    """
+    rows, quarantined = result.users.height, len(result.quarantine)
+    if result.lines_read != rows + quarantined:
+        raise AssertionError(f"staging lost lines: {result.lines_read} read, {rows} staged, {quarantined} quarantined")
+    users_key = layout.staged_users(connection, goal, day)
+    quarantine_key = layout.staged_quarantine(connection, goal, day)
+    store.write_bytes(quarantine_key, "".join(q.to_json() + "\n" for q in result.quarantine).encode())
+    size = publish_parquet(store, users_key, result.users, result.json_columns)
+    return {
+        "rows": rows,
+        "quarantined": quarantined,
+        "lines_read": result.lines_read,
+        "blank_lines": result.blank_lines,
+        "files": len(result.sources),
+        "columns": len(rowhash.data_columns(result.users.schema)),
+        "users_key": users_key,
+        "quarantine_key": quarantine_key,
+        "bytes": size,
+    }
+
+
+def publish_parquet(
+    store: ObjectStore, key: str, frame: pl.DataFrame | pl.LazyFrame, json_columns: Sequence[str]
+) -> int:
+    """`write_parquet` with the JSON-text columns in the file's metadata.
+
+    The marker travels with the file because a String column of JSON text cannot be told from
+    a String column of plain text, and the delta must not JSON-encode such a column twice.
+    """
+    return write_parquet(store, key, frame, {JSON_TEXT_KEY: json.dumps(sorted(json_columns))})
+
+
+def json_text_columns(store: ObjectStore, key: str) -> list[str]:
+    """The columns of a Parquet file written by `publish_parquet` that hold JSON text."""
+    metadata = pl.read_parquet_metadata(parquet_source(store, key))
+    return json.loads(metadata.get(JSON_TEXT_KEY, "[]"))
