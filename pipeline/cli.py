@@ -96,11 +96,49 @@ def schema() -> None:
 
 
 @app.command()
+def run(
+    date: Annotated[str | None, typer.Option("--date", help="Day to run, YYYY-MM-DD; default today (UTC).")] = None,
+) -> None:
+    """Materialise every asset of every enabled connection for one day, through Dagster."""
+    from assets.run import run_and_report  # the one command that needs Dagster itself
+
+    if not run_and_report(date):
+        raise typer.Exit(1)
+
+
+profiles_app = typer.Typer(no_args_is_help=True, help="Read the profile store.")
+app.add_typer(profiles_app, name="profiles")
+
+
+@profiles_app.command("show")
+def profiles_show(
+    identifier: Annotated[str, typer.Argument(help="KIND=VALUE, e.g. external_id=u1 or email=a@example.com.")],
+    date: Annotated[str | None, typer.Option("--date", help="Snapshot day; default the latest.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    connection: Annotated[str | None, typer.Option(help="Whose store to read; default the first.")] = None,
+) -> None:
+    """One profile, its identifiers and properties as of a day's snapshot."""
+    from pipeline.console import print_profile
+    from pipeline.profile_lookup import ProfileLookupError, lookup
+
+    kind, sep, value = identifier.partition("=")
+    if not sep or not kind or not value:
+        typer.echo(f"{identifier!r} is not KIND=VALUE; write e.g. external_id=u1", err=True)
+        raise typer.Exit(2)
+    try:
+        day, profile = lookup(kind, value, day=date, connection=connection)
+    except ProfileLookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    print_profile(day, profile, as_json=as_json)
+
+
+@app.command()
 def demo(
     folder: Annotated[Path, typer.Option(help="Where the demo keeps its store and exports.")] = Path(".demo"),
 ) -> None:
     """Run the main job on embedded defaults: a local folder as object store, the Braze sandbox."""
-    from pipeline.demo import run_demo
+    from assets.demo import run_demo
 
     if not run_demo(folder):
         raise typer.Exit(1)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 
@@ -22,3 +25,23 @@ def print_checks(results: list[CheckResult]) -> None:
     console.print(table)
     failed = sum(r.status == "FAIL" for r in results)
     console.print(f"[bold red]{failed} check(s) failed[/]" if failed else "[green]all checks passed[/]")
+
+
+def print_profile(day: str, profile: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"day": day, **profile}, indent=2, default=str, ensure_ascii=False))
+        return
+    table = Table(title=f"profile {profile.get('profile_id')} on {day}", title_justify="left")
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for name, value in profile.items():
+        if isinstance(value, dict):
+            for inner, inner_value in value.items():
+                table.add_row(f"{name}.{inner}", _text(inner_value))
+        else:
+            table.add_row(name, _text(value))
+    console.print(table)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)

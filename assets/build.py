@@ -1,0 +1,40 @@
+"""Build Definitions from connections: what the code location and `profilesync run` share."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import dagster as dg
+
+from assets.import_goal import import_goal_assets
+from assets.profiles import profiles_asset
+from assets.resources import connection_resources
+from pipeline.mapping import Connection
+
+
+def store_groups(connections: list[Connection]) -> list[list[Connection]]:
+    """Connections sharing a storage root share one profile store, in file-name order."""
+    groups: dict[str, list[Connection]] = defaultdict(list)
+    for connection in connections:
+        groups[connection.storage.root.rstrip("/")].append(connection)
+    for members in groups.values():
+        starts = {c.start_date for c in members}
+        if len(starts) > 1:
+            names = ", ".join(f"{c.name} ({c.start_date})" for c in members)
+            raise ValueError(f"connections sharing a store must share start_date: {names}; align them")
+    return list(groups.values())
+
+
+def group_assets(members: list[Connection]) -> list[dg.AssetsDefinition]:
+    """Everything one profile store's connections define."""
+    assets = [asset for c in members for goal in c.imports for asset in import_goal_assets(c, goal)]
+    if any(c.imports for c in members):
+        assets.append(profiles_asset(members))
+    return assets
+
+
+def build_definitions(connections: list[Connection]) -> dg.Definitions:
+    assets = [asset for members in store_groups(connections) for asset in group_assets(members)]
+    resources = {key: value for c in connections for key, value in connection_resources(c).items()}
+    return dg.Definitions(assets=assets, resources=resources)
+

@@ -1,0 +1,176 @@
+"""An import goal as three assets: segment_export → staged_users → user_changes."""
+
+
+import dagster as dg
+import polars as pl
+
+from assets.metadata import counts, preview
+from assets.partitions import daily
+from assets.resources import braze_key, exports_key, store_key
+from pipeline import layout
+from pipeline.imports import export_fields, run_changes, run_segment_export, run_staging
+from pipeline.mapping import Connection, ImportGoal
+from pipeline.storage.parquet import read_parquet
+
+previous_and_same_day = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0)
+
+
+class SegmentExportConfig(dg.Config):
+    refresh: bool = False
+    """Ask Braze for a new export even when the day already has one (it holds today's data)."""
+
+
+def goal_key(connection: Connection, goal: ImportGoal, step: str) -> dg.AssetKey:
+    return dg.AssetKey([connection.name, goal.name, step])
+
+
+def import_goal_assets(connection: Connection, goal: ImportGoal) -> list[dg.AssetsDefinition]:
+    partitions = daily(connection.start_date.isoformat())
+    braze, store, exports = braze_key(connection), store_key(connection), exports_key(connection)
+    export_asset, staged, changes = (
+        goal_key(connection, goal, s) for s in ("segment_export", "staged_users", "user_changes")
+    )
+    common = {"partitions_def": partitions, "group_name": connection.name, "owners": [], "tags": {"goal": goal.name}}
+    fields, custom = export_fields(goal)
+
+    @dg.asset(
+        key=export_asset,
+        kinds={"braze", "s3"},
+        code_version="1",
+        required_resource_keys={braze, store, exports},
+        description=f"""Braze segment {goal.segment!r} exported to the export bucket for the day.
+
+Asks `/users/export/segment` only for the fields the goal maps ({", ".join(fields + custom)}),
+waits for the files (callback, or a quiet bucket), and records the manifest. A day keeps its
+first export: Braze only exports the present, so a re-run re-stages the same files unless
+`refresh` is set.""",
+        **common,
+    )
+    def segment_export(context: dg.AssetExecutionContext, config: SegmentExportConfig) -> dg.MaterializeResult:
+        day = context.partition_key
+        with getattr(context.resources, braze).client() as client:
+            manifest, reused = run_segment_export(
+                client,
+                getattr(context.resources, exports).store(),
+                getattr(context.resources, store).store(),
+                connection,
+                goal,
+                day,
+                refresh=config.refresh,
+                progress=context.log.info,
+            )
+            calls = client.stats.as_dict()
+        context.log.info(
+            "export %s: %d users in %d files", manifest["object_prefix"], manifest["users"], len(manifest["files"])
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": manifest["users"],
+                "segment": f"{manifest['segment_name']} ({manifest['segment_id']})",
+                "object_prefix": manifest["object_prefix"],
+                "files": len(manifest["files"]),
+                "bytes": sum(f["size"] for f in manifest["files"]),
+                "completion": manifest["completion"],
+                "waited_s": float(manifest["waited_s"]),
+                "reused": reused,
+                "fields_to_export": ", ".join(manifest["fields_to_export"]),
+                "manifest": dg.MetadataValue.json(manifest),
+                "braze_requests": int(calls["requests"]),
+            }
+        )
+
+    @dg.asset(
+        key=staged,
+        deps=[export_asset],
+        kinds={"polars", "parquet"},
+        code_version="1",
+        required_resource_keys={store, exports},
+        check_specs=[
+            dg.AssetCheckSpec("quarantine_rate_below_threshold", asset=staged, blocking=True),
+            dg.AssetCheckSpec("identifiers_present", asset=staged, blocking=True),
+        ],
+        description="""The day's export as one typed zstd Parquet copy.
+
+Custom attributes become columns, lists stay lists, nested objects stay structs, Braze's two
+date formats are parsed. Lines that cannot be parsed go to a quarantine file with their
+source file, line number and reason; the checks stop the run when too many do, or when
+users carry none of the goal's identifiers.""",
+        **common,
+    )
+    def staged_users(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        day = context.partition_key
+        target = getattr(context.resources, store).store()
+        result = run_staging(getattr(context.resources, exports).store(), target, connection, goal, day)
+        rate = result["quarantined"] / max(1, result["lines_read"])
+        users = read_parquet(target, layout.staged_users(connection.name, goal.name, day))
+        columns = [i.braze for i in goal.identifiers if i.braze in users.columns]
+        anonymous = users.filter(pl.all_horizontal(pl.col(c).is_null() for c in columns)) if columns else users
+        context.log.info("staged %d users, quarantined %d lines", result["rows"], result["quarantined"])
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result["rows"],
+                **counts(result, "lines_read", "quarantined", "files", "columns", "bytes"),
+                "uri": dg.MetadataValue.path(target.uri(str(result["users_key"]))),
+                "quarantine": dg.MetadataValue.path(target.uri(str(result["quarantine_key"]))),
+                "preview": preview(result["preview"]),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="quarantine_rate_below_threshold",
+                    passed=rate <= goal.max_quarantine_rate,
+                    metadata={
+                        "rate": rate,
+                        "threshold": goal.max_quarantine_rate,
+                        "quarantined": result["quarantined"],
+                    },
+                    description="raise max_quarantine_rate or fix the lines listed in the quarantine file",
+                ),
+                dg.AssetCheckResult(
+                    check_name="identifiers_present",
+                    passed=anonymous.is_empty(),
+                    metadata={
+                        "users_without_identifier": anonymous.height,
+                        "examples": ", ".join(anonymous["braze_id"].head(5).to_list()),
+                        "identifiers": ", ".join(i.braze for i in goal.identifiers),
+                    },
+                    description="map an identifier these users have (braze_id always exists)",
+                ),
+            ],
+        )
+
+    @dg.asset(
+        key=changes,
+        deps=[dg.AssetDep(staged, partition_mapping=previous_and_same_day)],
+        kinds={"polars", "parquet"},
+        code_version="1",
+        required_resource_keys={store},
+        description="""Users added, changed (with the names of the changed fields) or removed since the
+previous staged day.
+
+A lazy join of the two copies' (braze_id, row hash) finds the few rows that differ; only
+those are compared column by column. Only these records reach the profiles, so a daily full
+export never applies a change twice.""",
+        **common,
+    )
+    def user_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        day = context.partition_key
+        target = getattr(context.resources, store).store()
+        result = run_changes(target, connection, goal, day)
+        context.log.info(
+            "%d added, %d changed, %d removed since %s",
+            result["added"],
+            result["changed"],
+            result["removed"],
+            result.get("previous_day") or "nothing",
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": int(result["added"]) + int(result["changed"]) + int(result["removed"]),
+                **counts(result, "added", "changed", "removed", "unchanged"),
+                "previous_day": str(result.get("previous_day") or "none"),
+                "uri": dg.MetadataValue.path(target.uri(str(result["changes_key"]))),
+                "preview": preview(result["preview"]),
+            }
+        )
+
+    return [segment_export, staged_users, user_changes]

@@ -1,0 +1,161 @@
+"""`profilesync run`: materialise every enabled connection's assets for one day, through Dagster.
+
+Runs go through `dg.materialize` against a persistent instance, so they are recorded exactly
+as runs launched from the UI are (same event log, same asset history, same checks).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from assets.build import group_assets, store_groups
+from assets.resources import connection_resources
+from pipeline.mapping import Connection
+
+DEFAULT_HOME = Path(".dagster_home")
+
+
+@dataclass
+class StepSummary:
+    key: str
+    metadata: dict[str, Any]
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    success: bool
+    day: str
+    connections: list[str]
+    steps: list[StepSummary] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def dagster_instance(home: Path | None = None) -> dg.DagsterInstance:
+    """The instance in `$DAGSTER_HOME`, or in `.dagster_home/` beside the mappings when unset.
+
+    Point `dagster dev` at the same folder (`DAGSTER_HOME=$PWD/.dagster_home`) to see these runs.
+    """
+    folder = home or Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME)
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = folder / "dagster.yaml"
+    if not settings.exists():  # no telemetry: nothing leaves the machine but what the user configures
+        settings.write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(folder)
+    return dg.DagsterInstance.get()
+
+
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def check_day(day: str, connections: list[Connection]) -> None:
+    parsed = date.fromisoformat(day)
+    today = date.today()
+    for connection in connections:
+        if not connection.start_date <= parsed <= today:
+            raise ValueError(
+                f"{day} is outside connection {connection.name}'s partitions "
+                f"({connection.start_date} to today, {today}); pick a day in that range"
+            )
+
+
+def run_day(day: str, connections: list[Connection], instance: dg.DagsterInstance) -> list[RunSummary]:
+    """One run per profile store, each materialising its enabled connections in dependency order."""
+    summaries = []
+    for members in store_groups(connections):
+        active = [c for c in members if c.enabled]
+        if not active:
+            continue
+        check_day(day, active)
+        assets = group_assets(members)
+        wanted = {c.name for c in active}
+        selection = [a.key for a in assets if a.key.path[0] in wanted]
+        resources = {k: v for c in members for k, v in connection_resources(c).items()}
+        result = dg.materialize(
+            assets,
+            selection=selection,
+            partition_key=day,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            tags={"profilesync/connections": ",".join(sorted(wanted))},
+        )
+        summary = RunSummary(result.run_id, result.success, day, sorted(wanted))
+        for event in result.get_asset_materialization_events():
+            materialization = event.materialization
+            summary.steps.append(
+                StepSummary(
+                    materialization.asset_key.to_user_string(),
+                    {k: _plain(v) for k, v in materialization.metadata.items()},
+                )
+            )
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data.error:
+                summary.failures.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
+        for check in result.get_asset_check_evaluations():
+            if not check.passed:
+                summary.failures.append(f"check {check.check_name} of {check.asset_key.to_user_string()} failed")
+        summaries.append(summary)
+    return summaries
+
+
+_SHOWN = {
+    "segment_export": ("dagster/row_count", "files", "completion", "reused"),
+    "staged_users": ("dagster/row_count", "quarantined"),
+    "user_changes": ("added", "changed", "removed", "unchanged"),
+    "profiles": (
+        "dagster/row_count", "profiles_created", "profiles_updated", "profiles_unchanged", "merges", "quarantined",
+    ),
+}
+_LABELS = {"dagster/row_count": "rows", "profiles_created": "created", "profiles_updated": "updated",
+           "profiles_unchanged": "unchanged"}  # fmt: skip
+
+
+def describe(step: StepSummary) -> str:
+    """The few numbers of a step a person wants to read after a run."""
+    names = _SHOWN.get(step.key.rsplit("/", 1)[-1], ("dagster/row_count",))
+    parts = []
+    for name in names:
+        if name in step.metadata:
+            value = step.metadata[name]
+            shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+            parts.append(f"{_LABELS.get(name, name)} {shown}")
+    return ", ".join(parts)
+
+
+def print_summaries(summaries: list[RunSummary]) -> None:
+    from rich.table import Table
+
+    from pipeline.console import console
+
+    for summary in summaries:
+        status = "[green]succeeded[/]" if summary.success else "[bold red]failed[/]"
+        table = Table(title=f"run {summary.run_id[:8]} for {summary.day} ({', '.join(summary.connections)}): {status}")
+        table.add_column("asset")
+        table.add_column("what happened", overflow="fold")
+        for step in summary.steps:
+            table.add_row(step.key, describe(step))
+        console.print(table)
+        for failure in summary.failures:
+            console.print(f"[bold red]failed:[/] {failure}")
+
+
+def run_and_report(day: str | None) -> bool:
+    """The `profilesync run` command: run the day, print what happened; True on success."""
+    from datetime import UTC, datetime
+
+    from pipeline.mapping import load_connections
+
+    day = day or datetime.now(UTC).date().isoformat()
+    summaries = run_day(day, load_connections(), dagster_instance())
+    print_summaries(summaries)
+    return bool(summaries) and all(s.success for s in summaries)

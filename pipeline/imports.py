@@ -1,0 +1,192 @@
+"""An import goal's steps as engine calls: what each Dagster asset of the goal runs.
+
+Each function reads its inputs from the stores by day, writes its outputs atomically, and
+returns plain counts for the run's metadata, so the Dagster layer stays a thin shell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipeline import layout
+from pipeline.braze import BrazeClient
+from pipeline.braze.callback import CallbackListener
+from pipeline.braze.segment_export import ExportManifest, count_users, resolve_segment, wait_for_files
+from pipeline.delta import compute_changes
+from pipeline.mapping import Connection, ImportGoal
+from pipeline.mapping.braze_fields import CUSTOM_ATTRIBUTE_PREFIX, STANDARD_IMPORT_FIELDS, USER_ALIAS_PREFIX
+from pipeline.profiles import (
+    DayReport,
+    FieldRule,
+    GoalRules,
+    IdentifierRule,
+    RemainingRule,
+    Snapshot,
+    build_day,
+    read_previous_snapshot,
+    write_snapshot,
+)
+from pipeline.staging import json_text_columns, stage_export, write_staged
+from pipeline.storage import ObjectNotFound, ObjectStore
+from pipeline.storage.parquet import read_parquet
+
+Progress = Callable[[str], None]
+
+
+def qualified(connection: Connection, goal: ImportGoal) -> str:
+    """The goal's name in a store shared by several connections."""
+    return f"{connection.name}/{goal.name}"
+
+
+def export_fields(goal: ImportGoal) -> tuple[list[str], list[str]]:
+    """`fields_to_export` and `custom_attributes_to_export`: only what the goal maps.
+
+    Asking for less makes exports smaller and faster (reference 4.3); `remaining_fields`
+    needs everything.
+    """
+    if goal.remaining_fields is not None:
+        return sorted({*STANDARD_IMPORT_FIELDS.values(), "custom_attributes"}), []
+    fields = {"braze_id"}
+    custom: set[str] = set()
+    for braze in [i.braze for i in goal.identifiers] + [f.braze for f in goal.fields]:
+        if braze.startswith(USER_ALIAS_PREFIX):
+            fields.add("user_aliases")
+        elif braze.startswith(CUSTOM_ATTRIBUTE_PREFIX):
+            custom.add(braze[len(CUSTOM_ATTRIBUTE_PREFIX) :].split(".", 1)[0])
+        else:
+            fields.add(STANDARD_IMPORT_FIELDS[braze])
+    return sorted(fields), sorted(custom)
+
+
+def goal_rules(connection: Connection, goal: ImportGoal) -> GoalRules:
+    remaining = goal.remaining_fields
+    return GoalRules(
+        name=qualified(connection, goal),
+        identifiers=[IdentifierRule(i.braze, i.profile) for i in goal.identifiers],
+        allow_create=goal.allow_create,
+        fields=[FieldRule(f.braze, f.profile, f.strategy) for f in goal.fields],
+        remaining=RemainingRule(remaining.prefix, remaining.strategy) if remaining else None,
+    )
+
+
+def _callback_listener(rest_endpoint: str) -> CallbackListener | None:
+    """A loopback listener when Braze itself is on loopback (the sandbox); otherwise the
+    export is judged complete by its quiet period, since Braze cannot reach this machine."""
+    host = urlsplit(rest_endpoint).hostname or ""
+    return CallbackListener() if host in ("127.0.0.1", "localhost", "::1") else None
+
+
+def read_manifest(store: ObjectStore, connection: str, goal: str, day: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(store.read_bytes(layout.export_manifest(connection, goal, day)))
+    except ObjectNotFound:
+        return None
+
+
+def run_segment_export(
+    client: BrazeClient,
+    exports: ObjectStore,
+    store: ObjectStore,
+    connection: Connection,
+    goal: ImportGoal,
+    day: str,
+    *,
+    refresh: bool = False,
+    progress: Progress = lambda message: None,
+) -> tuple[dict[str, Any], bool]:
+    """Export the goal's segment once per day; returns the manifest and whether it was reused.
+
+    Braze can only export the present, so a day that already has an export keeps it: re-running
+    the day re-stages the same files instead of relabelling today's data with an old date.
+    """
+    existing = None if refresh else read_manifest(store, connection.name, goal.name, day)
+    if existing is not None:
+        progress(f"reusing the export of {day} ({existing['object_prefix']})")
+        return existing, True
+    segment = resolve_segment(client, goal.segment)
+    fields, custom = export_fields(goal)
+    listener = _callback_listener(connection.braze.rest_endpoint)
+    settings = connection.braze
+    begun = time.monotonic()
+    with listener if listener is not None else contextlib.nullcontext():
+        prefix = client.export_segment(
+            segment["id"],
+            fields,
+            custom_attributes_to_export=custom or None,
+            callback_endpoint=listener.url if listener else None,
+            output_format="gzip",
+        )
+        progress(f"Braze is exporting segment {segment['name']!r} ({segment['id']}) as {prefix}")
+        files, completion = wait_for_files(
+            exports,
+            segment["id"],
+            prefix,
+            callback=listener,
+            quiet_period_s=settings.export_quiet_period_s,
+            timeout_s=settings.export_timeout_s,
+            poll_interval_s=settings.export_poll_interval_s,
+            progress=progress,
+        )
+    waited = time.monotonic() - begun
+    manifest = ExportManifest(
+        segment_id=str(segment["id"]),
+        segment_name=str(segment.get("name", "")),
+        object_prefix=prefix,
+        fields_to_export=fields + [f"custom_attributes.{name}" for name in custom],
+        completion=completion,
+        waited_s=round(waited, 3),
+        files=[{"key": f.key, "size": f.size} for f in files],
+        users=count_users(exports, files),
+    ).as_dict()
+    store.write_bytes(
+        layout.export_manifest(connection.name, goal.name, day), json.dumps(manifest, indent=2).encode()
+    )
+    return manifest, False
+
+
+def run_staging(exports: ObjectStore, store: ObjectStore, connection: Connection, goal: ImportGoal, day: str) -> dict:
+    """Stage the day's export files as one Parquet copy plus a quarantine file."""
+    manifest = read_manifest(store, connection.name, goal.name, day)
+    if manifest is None:
+        raise ObjectNotFound(
+            f"no segment export recorded for {connection.name}/{goal.name} on {day}; materialize segment_export first"
+        )
+    fields, _custom = export_fields(goal)
+    result = stage_export(exports, [f["key"] for f in manifest["files"]], fields)
+    counts = write_staged(store, connection.name, goal.name, day, result)
+    counts["preview"] = result.users.head(5)
+    return counts
+
+
+def run_changes(store: ObjectStore, connection: Connection, goal: ImportGoal, day: str) -> dict:
+    counts = compute_changes(store, connection.name, goal.name, day)
+    counts["preview"] = read_parquet(store, str(counts["changes_key"])).head(5)
+    return counts
+
+
+def run_profiles(
+    store: ObjectStore, goals: list[tuple[Connection, ImportGoal]], day: str
+) -> tuple[Snapshot, DayReport, dict[str, Any]]:
+    """Yesterday's snapshot plus the day's changes of every goal on this store, in declared order."""
+    previous = read_previous_snapshot(store, day)
+    inputs = []
+    for connection, goal in goals:
+        key = layout.user_changes(connection.name, goal.name, day)
+        if not connection.enabled and not store.exists(key):
+            continue  # a switched-off connection contributes only the days it ran
+        try:
+            inputs.append((goal_rules(connection, goal), read_parquet(store, key), json_text_columns(store, key)))
+        except ObjectNotFound:
+            raise ObjectNotFound(
+                f"{store.uri(key)} does not exist: materialize user_changes of {qualified(connection, goal)} "
+                f"for {day} before the profiles"
+            ) from None
+    snapshot, report = build_day(previous, inputs, date.fromisoformat(day))
+    manifest = write_snapshot(store, day, snapshot, report)
+    return snapshot, report, manifest

@@ -1,0 +1,87 @@
+"""Snapshots in the object store: files first, `manifest.json` last.
+
+A snapshot exists for readers only once its manifest is there, so a run that dies halfway
+leaves nothing a reader would take for a day's profiles; the next run rewrites every file.
+The manifest holds no clock time and no store URI, so the same inputs give the same bytes
+on a laptop and on S3.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from pipeline.layout import PROFILES_FOLDER, latest_day_before, profiles_dir
+from pipeline.profiles.report import DayReport
+from pipeline.profiles.snapshot import QUARANTINE_SCHEMA, Snapshot, as_date, empty_snapshot
+from pipeline.storage import ObjectStore
+from pipeline.storage.parquet import read_parquet, write_parquet
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+PARQUET_FILES = {
+    "profiles": "profiles.parquet",
+    "identifiers": "identifiers.parquet",
+    "sum_basis": "sum_basis.parquet",
+    "merges": "merges.parquet",
+}
+QUARANTINE_FILE = "quarantine.jsonl"
+
+
+def manifest_key(day: date | str) -> str:
+    return f"{profiles_dir(as_date(day).isoformat())}{MANIFEST}"
+
+
+def write_snapshot(store: ObjectStore, day: date | str, snapshot: Snapshot, report: DayReport) -> dict[str, Any]:
+    """Publish the snapshot of `day` and return its manifest (files, row counts, property types, report)."""
+    folder = profiles_dir(as_date(day).isoformat())
+    store.delete(folder + MANIFEST)  # a rebuilt day is absent while its files change, never half old, half new
+    files: dict[str, dict[str, Any]] = {}
+    for name, filename in PARQUET_FILES.items():
+        frame: pl.DataFrame = getattr(snapshot, name)
+        size = write_parquet(store, folder + filename, frame)
+        files[name] = {"key": folder + filename, "rows": frame.height, "bytes": size}
+    lines = snapshot.quarantine.write_ndjson().encode()
+    store.write_bytes(folder + QUARANTINE_FILE, lines)
+    files["quarantine"] = {"key": folder + QUARANTINE_FILE, "rows": snapshot.quarantine.height, "bytes": len(lines)}
+    manifest = {
+        "format": FORMAT,
+        "day": as_date(day).isoformat(),
+        "files": files,
+        "properties": {name: str(dtype) for name, dtype in snapshot.profiles.schema.items()},
+        "report": report.as_dict(),
+    }
+    store.write_bytes(folder + MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    return manifest
+
+
+def read_snapshot(store: ObjectStore, day: date | str) -> Snapshot | None:
+    """The snapshot of `day`, or None when that day has no manifest (never built, or unfinished)."""
+    key = manifest_key(day)
+    if not store.exists(key):
+        return None
+    manifest = json.loads(store.read_bytes(key))
+    frames = {name: read_parquet(store, manifest["files"][name]["key"]) for name in PARQUET_FILES}
+    lines = store.read_bytes(manifest["files"]["quarantine"]["key"])
+    if lines.strip():
+        quarantine = pl.read_ndjson(io.BytesIO(lines), schema=QUARANTINE_SCHEMA)
+    else:
+        quarantine = QUARANTINE_SCHEMA.to_frame()
+    snapshot = Snapshot(quarantine=quarantine, **frames)
+    for name, entry in manifest["files"].items():
+        if getattr(snapshot, name).height != entry["rows"]:
+            raise ValueError(f"{store.uri(entry['key'])} does not match {store.uri(key)}; rebuild profiles of {day}")
+    return snapshot
+
+
+def read_previous_snapshot(store: ObjectStore, day: date | str) -> Snapshot:
+    """The latest complete snapshot before `day` (gaps skipped), or an empty one on the first day."""
+    previous = latest_day_before(store, PROFILES_FOLDER, MANIFEST, as_date(day).isoformat())
+    if previous is None:
+        return empty_snapshot()
+    snapshot = read_snapshot(store, previous)
+    return snapshot if snapshot is not None else empty_snapshot()
