@@ -6,9 +6,12 @@ from collections import defaultdict
 
 import dagster as dg
 
+from assets.export_goal import export_goal_assets
 from assets.import_goal import import_goal_assets
-from assets.profiles import profiles_asset
+from assets.interactions import interactions_asset, interactions_key
+from assets.profiles import profiles_asset, profiles_key
 from assets.resources import connection_resources
+from pipeline.exports.steps import uses_interactions
 from pipeline.mapping import Connection
 
 
@@ -28,8 +31,16 @@ def store_groups(connections: list[Connection]) -> list[list[Connection]]:
 def group_assets(members: list[Connection]) -> list[dg.AssetsDefinition]:
     """Everything one profile store's connections define."""
     assets = [asset for c in members for goal in c.imports for asset in import_goal_assets(c, goal)]
+    profiles = interactions = None
     if any(c.imports for c in members):
         assets.append(profiles_asset(members))
+        profiles = profiles_key(members)
+    if any(uses_interactions(goal) for c in members for goal in c.exports):
+        assets.append(interactions_asset(members))
+        interactions = interactions_key(members)
+    assets += [
+        asset for c in members for goal in c.exports for asset in export_goal_assets(c, goal, profiles, interactions)
+    ]
     return assets
 
 

@@ -2,7 +2,8 @@
 
 A local folder stands in for S3 and the sandbox for Braze, started in this process on a
 free loopback port with deterministic demo users, so the demo needs no credentials and no
-network. It imports two days: between them, users change in Braze through `/users/track`.
+network. It syncs two days both ways: loyal Braze users into profiles, VIP profiles back to
+Braze. Between the days, users change in Braze through `/users/track`.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from assets.run import dagster_instance, print_summaries, run_day
+from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.check import run_checks
 from pipeline.console import console, print_checks, print_profile
 from pipeline.mapping import load_connections
 from pipeline.profiles import find_profile, read_snapshot
+from pipeline.sandbox.admin_client import SandboxAdmin
 from pipeline.sandbox.demo import demo_users
 from pipeline.sandbox.server import SandboxServer
 from pipeline.sandbox.settings import DEMO_API_KEY
 from pipeline.storage import open_store
 
 DEMO_USERS = 10_000
+INTERACTIONS = Path(__file__).resolve().parents[1] / "mappings" / "inputs" / "interactions.csv"
 DAYS = ("2026-11-01", "2026-11-02")
 LOYAL = 500  # the sandbox's "Loyal users" segment: points >= 500
 
@@ -80,7 +84,7 @@ def run_demo(folder: Path, users: int = DEMO_USERS) -> bool:
         env = demo_environment(folder, server.url)
         os.environ.update(env)
         with BrazeClient(server.url, max_retries=2) as client:
-            ok = _check(client, env) and _import_days(client, users, Path(env["DAGSTER_HOME"]))
+            ok = _check(client, env) and _sync_days(client, server.admin, users, env)
     if ok:
         _show_example(env["PROFILESYNC_STORAGE_ROOT"], DAYS[-1])
     console.print(f"Runs are recorded in {env['DAGSTER_HOME']}: set DAGSTER_HOME to it for `dagster dev`.")
@@ -96,19 +100,44 @@ def _check(client: BrazeClient, env: dict[str, str]) -> bool:
     return not any(r.status == "FAIL" for r in results)
 
 
-def _import_days(client: BrazeClient, users: int, dagster_home: Path) -> bool:
+def _sync_days(client: BrazeClient, admin: SandboxAdmin, users: int, env: dict[str, str]) -> bool:
+    """Import and export each demo day, showing what reached the sandbox."""
     connections = load_connections()
-    instance = dagster_instance(dagster_home)
+    instance = dagster_instance(Path(env["DAGSTER_HOME"]))
+    shutil.copy(INTERACTIONS, _inbox(env["PROFILESYNC_STORAGE_ROOT"]))
     ok = True
     for number, day in enumerate(DAYS):
         if number:
             changed = _push(client, day_two_changes(users))
             console.rule(f"overnight: {changed:,} users changed in Braze through /users/track")
         console.rule(f"day {number + 1}: profilesync run --date {day}")
+        since = admin.last_seq()
         summaries = run_day(day, connections, instance)
         print_summaries(summaries)
+        _show_sandbox(admin, since)
         ok = ok and bool(summaries) and all(s.success for s in summaries)
     return ok
+
+
+def _inbox(root: str) -> Path:
+    folder = Path(root) / layout.INTERACTIONS_INBOX
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / INTERACTIONS.name
+
+
+def _show_sandbox(admin: SandboxAdmin, since: int) -> None:
+    """What the push delivered, read back from the sandbox's own request log and counters."""
+    pushes = [r for r in admin.requests(since=since) if r["path"] == "/users/track"]
+    objects = [o for r in pushes for o in (r.get("body") or {}).get("attributes", [])]
+    keys = sum(len([k for k in o if k not in ("external_id", "_update_existing_only")]) for o in objects)
+    points = sum(int(r.get("data_points") or 0) for r in pushes)
+    console.print(
+        f"reached the sandbox: {len(pushes)} /users/track request(s), {len(objects):,} users, "
+        f"{keys:,} attribute values, {points:,} data points"
+    )
+    if objects:
+        sample = {k: v for k, v in objects[0].items() if k != "_update_existing_only"}
+        console.print(f"  e.g. {sample}")
 
 
 def _show_example(root: str, day: str) -> None:

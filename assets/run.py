@@ -112,12 +112,26 @@ _SHOWN = {
     "segment_export": ("dagster/row_count", "files", "completion", "reused"),
     "staged_users": ("dagster/row_count", "quarantined"),
     "user_changes": ("added", "changed", "removed", "unchanged"),
-    "profiles": (
-        "dagster/row_count", "profiles_created", "profiles_updated", "profiles_unchanged", "merges", "quarantined",
-    ),
+    "profiles": ("dagster/row_count", "profiles_created", "profiles_updated", "profiles_unchanged", "merges",
+                 "quarantined"),
+    "interactions": ("dagster/row_count",),
+    "segment_members": ("dagster/row_count", "joined", "left"),
+    "export_payload": ("dagster/row_count", "identities", "dead_letters"),
+    "export_changes": ("users", "attributes", "removals", "data_points_forecast"),
+    "braze_push": ("users_accepted", "users_rejected", "requests", "rate_limited", "data_points",
+                   "data_points_full_profile"),
+}  # fmt: skip
+_LABELS = {
+    "dagster/row_count": "rows",
+    "profiles_created": "created",
+    "profiles_updated": "updated",
+    "profiles_unchanged": "unchanged",
+    "users_accepted": "users accepted",
+    "users_rejected": "rejected",
+    "data_points_forecast": "data points forecast",
+    "data_points": "data points",
+    "data_points_full_profile": "a full-profile push would spend",
 }
-_LABELS = {"dagster/row_count": "rows", "profiles_created": "created", "profiles_updated": "updated",
-           "profiles_unchanged": "unchanged"}  # fmt: skip
 
 
 def describe(step: StepSummary) -> str:

@@ -50,3 +50,16 @@ def latest_day_before(store: ObjectStore, folder: str, filename: str, day: str) 
     }
     earlier = sorted(d for d in days if d < day)
     return earlier[-1] if earlier else None
+
+
+def step_file(connection: str, goal: str, step: str, day: str, filename: str) -> str:
+    """`connections/<c>/<goal>/<step>/<day>/<filename>`: any per-goal, per-day object."""
+    return f"{step_folder(connection, goal, step)}{day}/{filename}"
+
+
+INTERACTIONS_INBOX = "inputs/interactions/"  # where a data engineer drops interaction files
+INTERACTIONS_FOLDER = "interactions/"
+
+
+def interactions(day: str) -> str:
+    return f"{INTERACTIONS_FOLDER}{day}/interactions.parquet"

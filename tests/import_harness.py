@@ -35,7 +35,7 @@ class ImportHarness:
     def store(self) -> ObjectStore:
         return open_store(self.root)
 
-    def connection(self, imports: str, name: str = "acme", extra: str = "") -> Connection:
+    def connection(self, imports: str, name: str = "acme", extra: str = "", exports: str = "") -> Connection:
         text = textwrap.dedent(
             f"""\
             connection: {name}
@@ -45,6 +45,8 @@ class ImportHarness:
             storage: {{root: "{self.root}", braze_exports: "s3://{self.sandbox.bucket}"}}
             """
         ) + extra + "import:\n" + textwrap.indent(textwrap.dedent(imports), "  ")
+        if exports:
+            text += "export:\n" + textwrap.indent(textwrap.dedent(exports), "  ")
         path = self.folder / f"{name}.yaml"
         path.write_text(text)
         return load_connection_file(path)

@@ -85,3 +85,25 @@ def test_a_new_window_restores_braze_count() -> None:
     assert pacer.acquire("/e") == 0  # the known window has ended
     pacer.record("/e", 201, headers(2, 1, clock.now + 2.5))
     assert pacer.acquire("/e") == 0
+
+
+def test_a_new_window_counts_requests_already_in_flight() -> None:
+    # Braze's count for a new window cannot include requests still on their way to it.
+    clock = FakeClock()
+    pacer = RateLimitPacer(clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        pacer.acquire("/e")  # three requests in flight
+    pacer.record("/e", 201, headers(10, 3, clock.now + 3))  # one answer: a window with 3 left
+    assert pacer.acquire("/e") == 0  # 3 left less the 2 still in flight: 1 slot
+    assert pacer.acquire("/e") == pytest.approx(3.0)
+
+
+def test_a_lost_request_leaves_the_in_flight_count() -> None:
+    clock = FakeClock()
+    pacer = RateLimitPacer(clock=clock, sleep=clock.sleep)
+    pacer.acquire("/e")
+    pacer.release("/e")  # the connection dropped
+    pacer.acquire("/e")
+    pacer.record("/e", 201, headers(10, 2, clock.now + 3))
+    assert pacer.acquire("/e") == 0 and pacer.acquire("/e") == 0
+    assert pacer.acquire("/e") == pytest.approx(3.0)

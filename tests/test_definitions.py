@@ -23,28 +23,31 @@ def demo_defs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dg.Definitions
 
 
 def test_graph_of_the_demo_connection(demo_defs: dg.Definitions) -> None:
+    """The whole graph as a snapshot: every asset with its parents, and every check."""
     dg.Definitions.validate_loadable(demo_defs)
     graph = demo_defs.resolve_asset_graph()
-    keys = sorted(key.to_user_string() for key in graph.get_all_asset_keys())
-    assert keys == [
-        "demo/loyal_users/segment_export",
-        "demo/loyal_users/staged_users",
-        "demo/loyal_users/user_changes",
-        "demo/profiles",
-    ]
     parents = {
         key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
         for key in graph.get_all_asset_keys()
     }
-    assert parents["demo/loyal_users/staged_users"] == ["demo/loyal_users/segment_export"]
-    assert parents["demo/loyal_users/user_changes"] == ["demo/loyal_users/staged_users"]
-    assert parents["demo/profiles"] == ["demo/loyal_users/user_changes", "demo/profiles"]  # yesterday's self
+    assert parents == {
+        "demo/interactions": [],
+        "demo/loyal_users/segment_export": [],
+        "demo/loyal_users/staged_users": ["demo/loyal_users/segment_export"],
+        "demo/loyal_users/user_changes": ["demo/loyal_users/staged_users"],
+        "demo/profiles": ["demo/loyal_users/user_changes", "demo/profiles"],  # yesterday's self
+        "demo/vip_to_braze/segment_members": ["demo/profiles"],
+        "demo/vip_to_braze/export_payload": ["demo/interactions", "demo/vip_to_braze/segment_members"],
+        "demo/vip_to_braze/export_changes": ["demo/vip_to_braze/export_payload"],
+        "demo/vip_to_braze/braze_push": ["demo/vip_to_braze/braze_push", "demo/vip_to_braze/export_changes"],
+    }
     checks = sorted(k.to_user_string() for k in graph.asset_check_keys)
     assert checks == [
         "demo/loyal_users/staged_users:identifiers_present",
         "demo/loyal_users/staged_users:quarantine_rate_below_threshold",
         "demo/profiles:identifiers_present",
         "demo/profiles:profile_ids_unique",
+        "demo/vip_to_braze/export_changes:values_within_braze_limits",
     ]
 
 

@@ -152,7 +152,7 @@ def test_other_errors_of_a_file_with_secrets_stay_readable(
     write(tmp_path, endpoint="${ENDPOINT_TOKEN}", extra="unknown_key: 1\n")
     assert messages(tmp_path) == [
         "10:1: unknown key 'unknown_key'; allowed here: connection, description, tags, enabled, schedule, "
-        "start_date, braze, storage, notify, import, segments, export"
+        "start_date, braze, storage, notify, import, profile_properties, permissions, segments, export"
     ]
     (tmp_path / "conn.yaml").write_text("connection: demo\nbraze: {rest_endpoint: '${ENDPOINT_TOKEN}'}\n")
     assert [m.split(";")[0] for m in messages(tmp_path)] == [

@@ -35,8 +35,8 @@ import:
 """  # lines 10-15; fields from line 16 on
 
 EXPORT = """\
-segments:
-  vip: "points >= 100"
+profile_properties: [points]
+segments: {vip: "points >= 100"}
 export:
   - goal: vip_to_braze
     segment: vip
@@ -308,7 +308,7 @@ def test_export_segment_must_be_defined(tmp_path: Path) -> None:
 def test_export_segment_without_any_segments(tmp_path: Path) -> None:
     text = (
         BASE
-        + EXPORT.replace('segments:\n  vip: "points >= 100"\n', "")
+        + EXPORT.replace('segments: {vip: "points >= 100"}\n', "")
         + "      - {from: segments, braze: s}\n"
     )
     found = one_error(tmp_path, text)
@@ -326,14 +326,15 @@ def test_export_from_all_six_sources(tmp_path: Path) -> None:
         "      - {from: {static: profilesync}, braze: source}\n"
         "      - {from: {static: 3}, braze: version}\n"
     )
-    assert errors(tmp_path, BASE + EXPORT + fields) == []
+    permissions = "permissions: {email: {property: email_consent, levels: {opted_in: opted_in}}}\n"
+    assert errors(tmp_path, BASE + permissions + EXPORT + fields) == []
 
 
 @pytest.mark.parametrize(
     ("source", "node", "expected"),
     [
         ("segment", "segment,", "unknown source 'segment': did you mean 'segments'?"),
-        ("{propert: points}", "propert", "unknown source 'propert': did you mean 'property'?"),
+        ("{propert: points}", "propert:", "unknown source 'propert': did you mean 'property'?"),
         (
             "{property: a, static: b}",
             "{property",
@@ -451,19 +452,20 @@ def test_tags(tmp_path: Path) -> None:
 
 
 def test_segments(tmp_path: Path) -> None:
-    text = BASE + 'segments:\n  vip: ""\n  Big Spenders: "x > 1"\n'
+    text = BASE + 'profile_properties: [x]\nsegments:\n  vip: ""\n  Big Spenders: "x > 1"\n'
     empty = pos(text, '""')
     assert errors(tmp_path, text) == [
-        f"{empty}: segment expression is empty; write a filter over profile properties, "
-        "e.g. \"points >= 100 and country = 'NL'\"",
+        f"{empty}: segment 'vip': segment expression is empty; write a condition, "
+        "e.g. points >= 100 and country = 'NL'",
         f"{pos(text, 'Big')}: segment name 'Big Spenders' is not allowed: did you mean 'big_spenders'? "
         "(use lower-case letters, digits and single underscores, starting with a letter; it becomes part of "
         "Dagster asset keys and `connection__goal` group names)",
     ]
 
 
-def test_segment_expression_hook_only_rejects_empty_text() -> None:
-    assert check_segment_expression("   ") == "segment expression is empty"
+def test_segment_expression_hook_parses_the_expression() -> None:
+    empty = check_segment_expression("   ")
+    assert empty is not None and (empty.message, empty.offset) == ("segment expression is empty", 0)
     assert check_segment_expression("points >= 100 and country = 'NL'") is None
 
 

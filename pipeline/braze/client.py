@@ -171,12 +171,14 @@ class BrazeClient:
             try:
                 response = self._session.request(method, url, json=body, params=params, timeout=self.timeout)
             except requests.ConnectionError as exc:
+                self._pacer.release(endpoint)
                 self.stats.add(connection_errors=1)
                 if last or (not _never_sent(exc) and not replay_safe):
                     raise BrazeConnectionError(endpoint, f"{type(exc).__name__} contacting {url}") from None
                 self._backoff(attempt)
                 continue
             except requests.Timeout:
+                self._pacer.release(endpoint)
                 self.stats.add(connection_errors=1)
                 if last or not replay_safe:
                     raise BrazeConnectionError(endpoint, f"no answer from {url} within {self.timeout} s") from None

@@ -22,6 +22,7 @@ class _Window:
     remaining: int | None = None
     reset_at: float = 0.0  # wall-clock epoch seconds
     blocked_until: float = 0.0
+    in_flight: int = 0  # requests sent whose answers have not been recorded
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -70,6 +71,7 @@ class RateLimitPacer:
                 if window.remaining is not None and window.remaining <= 0 and window.reset_at > now:
                     wait = max(wait, window.reset_at - now)
                 if wait <= 0:
+                    window.in_flight += 1
                     if window.remaining is not None and window.reset_at > now:
                         window.remaining -= 1  # reserve a slot for this request
                     elif window.remaining is not None:
@@ -77,6 +79,12 @@ class RateLimitPacer:
                     return waited
             self._sleep(wait)
             waited += wait
+
+    def release(self, endpoint: str) -> None:
+        """A request ended without an answer (connection lost): it is no longer in flight."""
+        with self._lock:
+            window = self._windows.setdefault(endpoint, _Window())
+            window.in_flight = max(0, window.in_flight - 1)
 
     def record(self, endpoint: str, status: int, headers: Mapping[str, str]) -> float | None:
         """Learn the window from a response; for a 429 return how long to hold off."""
@@ -87,11 +95,13 @@ class RateLimitPacer:
         retry_after = _number(_header(headers, "X-Ratelimit-Retry-After") or _header(headers, "Retry-After"))
         with self._lock:
             window = self._windows.setdefault(endpoint, _Window())
+            window.in_flight = max(0, window.in_flight - 1)
             if limit is not None:
                 window.limit = int(limit)
             if remaining is not None and reset_at is not None:
                 if reset_at != window.reset_at or window.remaining is None:
-                    window.remaining = int(remaining)  # a new window: Braze's count is the truth
+                    # A new window: Braze's count is the truth, less what is on its way already.
+                    window.remaining = max(0, int(remaining) - window.in_flight)
                 else:
                     window.remaining = min(window.remaining, int(remaining))  # others are in flight
                 window.reset_at = reset_at

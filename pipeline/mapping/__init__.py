@@ -22,6 +22,7 @@ from pipeline.mapping.loader import (
     validate_folder,
 )
 from pipeline.mapping.model import BrazeSettings, Connection, Notify, StorageSettings
+from pipeline.mapping.permissions import Permission
 from pipeline.mapping.segment_expressions import check_segment_expression
 from pipeline.mapping.sources import (
     ExportSource,
@@ -49,6 +50,7 @@ __all__ = [
     "MappingError",
     "MappingsInvalid",
     "Notify",
+    "Permission",
     "PermissionSource",
     "PropertySource",
     "RemainingFields",

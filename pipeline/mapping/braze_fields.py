@@ -54,3 +54,7 @@ ALIAS_LABEL_MAX_BYTES = 236  # 3.4: alias_name and alias_label are each at most 
 ATTRIBUTE_NAME_MAX_CHARS = 255  # 3.5: custom attribute names and string values
 
 STRATEGIES: tuple[str, ...] = ("set", "add", "sum", "set_if_empty", "clear")
+
+# 3.4: the states `email_subscribe` and `push_subscribe` accept; a permission level maps to one.
+SUBSCRIPTION_STATES: tuple[str, ...] = ("opted_in", "subscribed", "unsubscribed")
+SUBSCRIPTION_ATTRIBUTES: tuple[str, ...] = ("email_subscribe", "push_subscribe")

@@ -23,6 +23,7 @@ from pipeline.storage import StorageError, split_uri
 ERROR_TYPE = "profilesync"
 NAME_PATTERN = r"^[a-z](?!.*__)[a-z0-9_]*$"
 PROPERTY_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+CHANNEL_PATTERN = r"^[a-z][a-z0-9_]*$"
 TAG_PATTERN = r"^[A-Za-z0-9_.-]{1,63}$"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 ENV_REFERENCE_PATTERN = r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$"
@@ -69,6 +70,26 @@ def property_name(value: str) -> str:
     if not re.fullmatch(PROPERTY_PATTERN, value):
         fix = "use letters, digits and _, starting with a letter; it becomes a column of the profiles"
         fail(f"profile property {value!r} is not a valid name", fix, as_name(value) or None)
+    return value
+
+
+def channel_name(value: str) -> str:
+    """Permission channels are named in `{from: {permission: <channel>}}`."""
+    if not re.fullmatch(CHANNEL_PATTERN, value):
+        fix = "use lower-case letters, digits and _, starting with a letter, e.g. email or push"
+        fail(f"permission channel name {value!r} is not allowed", fix, as_name(value) or None)
+    return value
+
+
+def subscription_state(value: str) -> str:
+    """A level must map to a state Braze accepts: anything else would be refused per user at run time."""
+    if value not in bf.SUBSCRIPTION_STATES:
+        states = ", ".join(bf.SUBSCRIPTION_STATES)
+        fail(
+            f"unmappable level: {value!r} is not a Braze subscription state",
+            f"map every level to one of {states}: the states email_subscribe and push_subscribe accept",
+            closest(value, bf.SUBSCRIPTION_STATES),
+        )
     return value
 
 

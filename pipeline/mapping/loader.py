@@ -8,9 +8,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.mapping import env, pydantic_errors, rules
+from pipeline.mapping import env, export_rules, pydantic_errors, rules, segment_expressions
 from pipeline.mapping.errors import MappingError, MappingsInvalid
 from pipeline.mapping.model import Connection
+from pipeline.mapping.store_properties import KnownProperties, known_properties
 from pipeline.mapping.yaml_positions import Document, read_document
 
 FOLDER_VARIABLE = "PROFILESYNC_MAPPINGS"
@@ -25,22 +26,49 @@ def mappings_folder() -> Path:
     return Path(configured).expanduser().resolve() if configured else REPO_MAPPINGS
 
 
-def check_file(path: Path, environ: Mapping[str, str] | None = None) -> tuple[Connection | None, Document]:
-    """The file's connection (None when it has any error) and its document with every error found."""
+def read_file(path: Path, environ: Mapping[str, str] | None = None) -> Document:
+    """The file's document with `${VAR}` substituted; problems are errors on it, never exceptions."""
     doc = read_document(path)
+    if doc.data is not None:
+        env.substitute(doc, environ)
+    return doc
+
+
+def check_document(doc: Document, known: KnownProperties) -> Connection | None:
+    """The document's connection (None when it has any error), recording every error on `doc`.
+
+    `known`: the properties the profiles of its store can hold (`store_properties.py`)."""
     if doc.data is None:
-        return None, doc
-    env.substitute(doc, environ)
+        return None
+    segments = segment_expressions.check_syntax(doc)  # first: it knows the character of each error
     connection = None
     try:
         connection = Connection.model_validate(doc.data)
     except ValidationError as exc:
         pydantic_errors.record(doc, exc, Connection)
     rules.check_document(doc)
+    export_rules.check_document(doc, segments, known)
     if doc.errors or connection is None:
-        return None, doc
-    connection._source = path
-    return connection, doc
+        return None
+    connection._source = doc.path
+    return connection
+
+
+def check_file(path: Path, environ: Mapping[str, str] | None = None) -> tuple[Connection | None, Document]:
+    """The file's connection (None when it has any error) and its document with every error found.
+
+    The other .yaml files beside it count for the properties its segments and exports may name,
+    as in `check_folder`; only their storage root and properties are read, not their errors."""
+    path = Path(path)
+    doc = read_file(path, environ)
+    others = [read_file(p, environ) for p in _siblings(path)]
+    return check_document(doc, known_properties(doc, others)), doc
+
+
+def _siblings(path: Path) -> list[Path]:
+    if not path.parent.is_dir():
+        return []
+    return [p for p in connection_files(path.parent) if p.suffix == ".yaml" and p.resolve() != path.resolve()]
 
 
 def load_connection_file(path: Path | str) -> Connection:
@@ -66,6 +94,7 @@ def check_folder(folder: Path | None = None) -> tuple[list[Connection], list[Map
     connections: list[Connection] = []
     errors: list[MappingError] = []
     names: dict[str, tuple[Path, int]] = {}
+    docs: list[Document] = []
     for path in connection_files(folder):
         if path.suffix == ".yml":
             errors.append(
@@ -74,7 +103,10 @@ def check_folder(folder: Path | None = None) -> tuple[list[Connection], list[Map
                 )
             )
             continue
-        connection, doc = check_file(path)
+        docs.append(read_file(path))
+    for doc in docs:
+        path = doc.path
+        connection = check_document(doc, known_properties(doc, docs))
         errors += doc.errors
         name = doc.data.get("connection") if isinstance(doc.data, dict) else None
         if not isinstance(name, str):

@@ -15,11 +15,14 @@ from pydantic import Field, PrivateAttr
 from pipeline.mapping.base import Strict
 from pipeline.mapping.errors import SecretNotSet
 from pipeline.mapping.goals import ExportGoal, ImportGoal
+from pipeline.mapping.permissions import Permission
 from pipeline.mapping.value_types import (
+    ChannelName,
     ConnectionName,
     Cron,
     Email,
     EnvReference,
+    PropertyName,
     RestEndpoint,
     SegmentExpression,
     SegmentName,
@@ -119,17 +122,40 @@ class Connection(Strict):
     imports: list[ImportGoal] = Field(
         default_factory=list, alias="import", description="Import goals: Braze segments into profiles."
     )
+    profile_properties: list[PropertyName] = Field(
+        default_factory=list,
+        description="Profile properties your own assets write, so segments and exports may use them. "
+        "Not needed for properties an import goal (or a permission) of any connection on the same "
+        "storage root already names.",
+    )
+    permissions: dict[ChannelName, Permission] = Field(
+        default_factory=dict,
+        json_schema_extra={"additionalProperties": False},
+        description="Per-channel consent kept on the profile, sent with {from: {permission: <channel>}} "
+        "to email_subscribe or push_subscribe, e.g. email: {property: email_consent, levels: "
+        "{granted: opted_in, refused: unsubscribed}}.",
+    )
     segments: dict[SegmentName, SegmentExpression] = Field(
         default_factory=dict,
         json_schema_extra={"additionalProperties": False},
         description="Profile segments: a name and a filter over profile properties, e.g. "
-        "vip: \"points >= 100 and country = 'NL'\".",
+        "vip: \"points >= 100 and country = 'NL'\". Operators: and, or, not, =, !=, <, <=, >, >=, "
+        "is [not] null, [not] in (...), [not] contains, [not] between ... and ...; values: 100, 2.5, "
+        "'text', true, false, date '2026-01-31'. Properties must be ones the store's profiles hold "
+        "(import goals, permissions, profile_properties).",
     )
     exports: list[ExportGoal] = Field(
         default_factory=list, alias="export", description="Export goals: profile segments to Braze."
     )
 
     _source: Path | None = PrivateAttr(default=None)
+
+    def permission(self, channel: str) -> Permission:
+        """The permission declared for `channel`; KeyError naming the declared ones otherwise."""
+        if channel not in self.permissions:
+            declared = ", ".join(self.permissions) or "none"
+            raise KeyError(f"connection {self.name!r} declares no permission {channel!r} (declared: {declared})")
+        return self.permissions[channel]
 
     @property
     def source(self) -> Path | None:

@@ -23,7 +23,7 @@ from pydantic import (
 
 from pipeline.mapping import checks
 from pipeline.mapping.base import Strict
-from pipeline.mapping.value_types import PropertyName
+from pipeline.mapping.value_types import ChannelName, PropertyName
 
 WORD_SOURCES = ("segments", "interactions")
 KEYED_SOURCES = ("property", "identifier", "permission", "static")
@@ -60,8 +60,9 @@ class PermissionSource(Strict):
     """The profile's permission (consent) level for one channel."""
 
     kind: ClassVar[str] = "permission"
-    permission: PropertyName = Field(
-        description="Channel whose permission level is sent, e.g. email (send it to email_subscribe)."
+    permission: ChannelName = Field(
+        description="Channel under permissions: whose level is sent as its Braze state, e.g. email; "
+        "send it to email_subscribe or push_subscribe."
     )
 
 

@@ -69,6 +69,16 @@ def _alias_or(kinds: tuple[str, ...]) -> dict:
     return {"anyOf": [{"enum": list(kinds)}, {"type": "string", "pattern": "^user_alias:.+$"}]}
 
 
+ChannelName = Annotated[
+    str,
+    AfterValidator(checks.channel_name),
+    WithJsonSchema({"type": "string", "pattern": checks.CHANNEL_PATTERN}),
+]
+SubscriptionState = Annotated[
+    str,
+    AfterValidator(checks.subscription_state),
+    WithJsonSchema({"enum": list(bf.SUBSCRIPTION_STATES)}),
+]
 ImportIdentifier = Annotated[
     str,
     AfterValidator(checks.identifier(bf.IMPORT_IDENTIFIERS)),
@@ -101,11 +111,11 @@ AttributeName = Annotated[
 
 
 def _segment_expression(value: str) -> str:
+    """The loader reports the same error first, at its character (segment_expressions.check_syntax),
+    and this one is then withheld; it speaks when the model is built without the loader."""
     problem = check_segment_expression(value)
     if problem is not None:
-        checks.fail(
-            problem, "write a filter over profile properties, e.g. \"points >= 100 and country = 'NL'\""
-        )
+        checks.fail(f"{problem.message} (at character {problem.offset})", problem.fix)
     return value
 
 

@@ -32,6 +32,7 @@ class Document:
 
     path: Path
     data: Any = None
+    text: str = ""  # the file as read, to place errors inside a scalar (see scalar_offsets.py)
     values: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
     keys: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
     errors: list[MappingError] = field(default_factory=list)
@@ -54,11 +55,18 @@ class Document:
             path, at_key = path[:-1], True
 
     def error(
-        self, path: DataPath, message: str, fix: str, suggestion: str | None = None, at_key: bool = False
+        self,
+        path: DataPath,
+        message: str,
+        fix: str,
+        suggestion: str | None = None,
+        at_key: bool = False,
+        position: tuple[int, int] | None = None,
     ) -> None:
-        """Record an error at `path`, withholding anything read from a secret variable."""
-        line, column = self.position(path, at_key=at_key)
+        """Record an error at `path` (or at `position` inside its value), withholding secrets."""
+        line, column = position or self.position(path, at_key=at_key)
         if not at_key and path in self.hidden:
+            line, column = self.position(path)
             message = (
                 f"{dotted(path)}: the value of {self.hidden[path]} is not valid here "
                 "(not shown: the variable's name marks it as a secret)"
@@ -86,8 +94,8 @@ def read_document(path: Path) -> Document:
     """Parse `path`; syntax problems become errors on the returned document, never exceptions."""
     doc = Document(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        doc.text = path.read_text(encoding="utf-8")
+        root = yaml.compose(doc.text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -61,6 +61,7 @@ from pipeline.profiles.day import build_day
 from pipeline.profiles.identity import new_profile_ids
 from pipeline.profiles.report import DayReport, GoalReport
 from pipeline.profiles.rules import FieldRule, GoalRules, IdentifierRule, RemainingRule, Strategy
+from pipeline.profiles.segments import Segment, SegmentSyntaxError, evaluate_segments, parse_segment
 from pipeline.profiles.snapshot import Snapshot, empty_snapshot, find_profile
 from pipeline.profiles.store import read_previous_snapshot, read_snapshot, write_snapshot
 
@@ -71,13 +72,17 @@ __all__ = [
     "GoalRules",
     "IdentifierRule",
     "RemainingRule",
+    "Segment",
+    "SegmentSyntaxError",
     "Snapshot",
     "Strategy",
     "apply_goal",
     "build_day",
     "empty_snapshot",
+    "evaluate_segments",
     "find_profile",
     "new_profile_ids",
+    "parse_segment",
     "read_previous_snapshot",
     "read_snapshot",
     "write_snapshot",

@@ -1,0 +1,159 @@
+"""An export goal as four assets: segment_members → export_payload → export_changes → braze_push."""
+
+import json
+
+import dagster as dg
+import polars as pl
+
+from assets.metadata import counts, preview
+from assets.partitions import daily
+from assets.resources import braze_key, store_key
+from pipeline.exports.steps import run_export_changes, run_payload, run_push, run_segment_members, uses_interactions
+from pipeline.exports.values import InvalidValue, check
+from pipeline.mapping import Connection, ExportGoal
+
+previous_day = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+
+def export_key(connection: Connection, goal: ExportGoal, step: str) -> dg.AssetKey:
+    return dg.AssetKey([connection.name, goal.name, step])
+
+
+def _invalid_values(changes: pl.DataFrame) -> list[str]:
+    """Re-check every value about to be sent, independently of how the payload was built."""
+    problems = []
+    for identity, attribute, value in changes.select("identity", "attribute", "value").iter_rows():
+        try:
+            json.loads(identity)
+            if value is not None:
+                check(attribute, json.loads(value))
+        except (InvalidValue, ValueError) as exc:
+            problems.append(f"{identity} {attribute}: {exc}")
+    return problems
+
+
+def export_goal_assets(
+    connection: Connection, goal: ExportGoal, profiles: dg.AssetKey | None, interactions: dg.AssetKey | None
+) -> list[dg.AssetsDefinition]:
+    partitions = daily(connection.start_date.isoformat())
+    braze, store = braze_key(connection), store_key(connection)
+    members_key, payload_key, changes_key, push_key = (
+        export_key(connection, goal, s) for s in ("segment_members", "export_payload", "export_changes", "braze_push")
+    )
+    common = {"partitions_def": partitions, "group_name": connection.name, "tags": {"goal": goal.name}}
+
+    @dg.asset(
+        key=members_key,
+        deps=[profiles] if profiles else [],
+        kinds={"polars"},
+        code_version="1",
+        required_resource_keys={store},
+        description=f"""Profiles in segment {goal.segment!r}: `{connection.segments[goal.segment]}`.
+
+Evaluated on the day's profile snapshot; each member also carries the names of every segment
+it is in (for the `segments` value source).""",
+        **common,
+    )
+    def segment_members(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        result = run_segment_members(getattr(context.resources, store).store(), connection, goal, context.partition_key)
+        context.log.info("%d members (%d joined, %d left)", result["members"], result["joined"], result["left"])
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result["members"],
+                **counts(result, "joined", "left", "profiles"),
+                "preview": preview(result["preview"]),
+            }
+        )
+
+    @dg.asset(
+        key=payload_key,
+        deps=[members_key, *([interactions] if interactions and uses_interactions(goal) else [])],
+        kinds={"polars"},
+        code_version="1",
+        required_resource_keys={store},
+        description="""Braze-typed attribute values for every member, one row per user and attribute.
+
+Values are checked against Braze's limits here (text ≤ 255 characters, arrays ≤ 500 distinct
+values, e-mail syntax, subscription states, identifier sizes); a value Braze would refuse goes
+to `dead_letter.jsonl` with the reason and is never sent.""",
+        **common,
+    )
+    def export_payload(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        target = getattr(context.resources, store).store()
+        result = run_payload(target, connection, goal, context.partition_key)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result["rows"],
+                **counts(result, "identities", "dead_letters"),
+                "dead_letter": dg.MetadataValue.path(target.uri(result["dead_letter_key"])),
+                "preview": preview(result["frame"]),
+            }
+        )
+
+    @dg.asset(
+        key=changes_key,
+        deps=[payload_key],
+        kinds={"polars"},
+        code_version="1",
+        required_resource_keys={store},
+        check_specs=[dg.AssetCheckSpec("values_within_braze_limits", asset=changes_key, blocking=True)],
+        description=f"""What Braze does not hold yet: the exact diff a push will send ({goal.delta} mode).
+
+Diffed against the acknowledged baseline (the values Braze accepted in earlier pushes), not the
+last computed payload, so a failed or rejected push is resent in full next time. The
+metadata forecasts requests and data points before anything is sent; this file is the
+reviewable dry run of the push.""",
+        **common,
+    )
+    def export_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        target = getattr(context.resources, store).store()
+        result = run_export_changes(target, connection, goal, context.partition_key)
+        problems = _invalid_values(result["frame"])
+        context.log.info("%d users, %d attributes to send", result["users"], result["attributes"])
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result["attributes"],
+                **counts(result, "users", "attributes", "removals", "requests_forecast"),
+                **counts(result, "data_points_forecast", "data_points_full_profile"),
+                "uri": dg.MetadataValue.path(target.uri(result["key"])),
+                "preview": preview(result["frame"]),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="values_within_braze_limits",
+                    passed=not problems,
+                    metadata={"invalid": len(problems), "examples": "\n".join(problems[:5])},
+                )
+            ],
+        )
+
+    @dg.asset(
+        key=push_key,
+        deps=[changes_key, dg.AssetDep(push_key, partition_mapping=previous_day)],
+        kinds={"braze"},
+        code_version="1",
+        required_resource_keys={braze, store},
+        description="""The day's changes sent to Braze with /users/track.
+
+At most 75 users a request, several in flight, paced by Braze's rate-limit headers. Every
+accepted batch is checkpointed at once, so a killed run resumes without resending it; users
+Braze refused go to `dead_letter.jsonl` and stay out of the baseline, so they are retried.
+Pushes run in day order; if the changes were computed before the previous day's push
+finished, they are recomputed against the newer baseline first.""",
+        **common,
+    )
+    def braze_push(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        with getattr(context.resources, braze).client() as client:
+            report = run_push(
+                client, getattr(context.resources, store).store(), connection, goal, context.partition_key,
+                progress=context.log.info,
+            )  # fmt: skip
+        values = report.as_dict()
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": int(values["users_accepted"]),
+                **{name: value for name, value in values.items() if isinstance(value, int | float)},
+            }
+        )
+
+    return [segment_members, export_payload, export_changes, braze_push]

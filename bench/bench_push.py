@@ -1,0 +1,207 @@
+"""Push throughput against the sandbox with a configured `/users/track` rate limit.
+
+    python bench/bench_push.py --users 30000 --limit 300 --window 3 --latency-ms 50 [--in-flight 4]
+
+Starts a sandbox (its own process by default, as Braze is another machine; `--sandbox thread`
+runs it in this process, where it competes with the pusher for the GIL), limits `/users/track`
+to LIMIT requests per WINDOW seconds, adds LATENCY-MS to every track answer, seeds the users,
+then pushes two changed attributes for each of them through `pipeline.push.push_changes` with a
+local store. Each push starts on a rate-limit window boundary, so every run sees the same
+windows; `--repeat` pushes (a new goal each, so nothing is journaled yet) and reports the median.
+`seconds` is the whole `push_changes` call; `send_seconds` runs from the first request's arrival
+to the last answer, as the sandbox logged them. Prints a table and writes
+`bench/results/push.json` (`--append` adds the row to those already there). Not a test:
+nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+API_KEY = "bench-push-key"  # not a secret: the sandbox's bench key
+CONNECTION, GOAL, DAY = "bench", "push", "2026-01-02"
+
+
+@contextmanager
+def sandbox(mode: str, storage: str):
+    """The sandbox's URL, served by a separate process or a thread of this one."""
+    if mode == "thread":
+        from pipeline.sandbox.server import SandboxServer
+
+        with SandboxServer(storage, api_key=API_KEY) as server:
+            yield server.url
+        return
+    command = shutil.which("profilesync", path=str(Path(sys.executable).parent)) or "profilesync"
+    process = subprocess.Popen(
+        [command, "sandbox", "--port", "0", "--storage", storage, "--api-key", API_KEY],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        line = process.stdout.readline() if ready else ""
+        if "listening on " not in line:
+            raise SystemExit(f"the sandbox did not start: {line!r}")
+        yield line.split("listening on ", 1)[1].strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def changes_for(users: int):
+    import polars as pl
+
+    ids = [f'{{"external_id":"bench-{i:07d}"}}' for i in range(users)]
+    return pl.DataFrame(
+        {
+            "identity": [i for i in ids for _ in range(2)],
+            "attribute": ["points", "tier"] * users,
+            "value": [v for i in range(users) for v in (str(i), '"gold"' if i % 3 else '"silver"')],
+            "previous": [v for _ in range(users) for v in ("0", '"bronze"')],
+            "profile_id": [f"p{i}" for i in range(users) for _ in range(2)],
+        }
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    """Seed once, then push the same changes `--repeat` times (a new goal each time, so nothing is
+    journaled yet); returns the median run by seconds, with every run's seconds."""
+    from pipeline.sandbox.admin_client import SandboxAdmin
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-push-"))
+    try:
+        with sandbox(args.sandbox, str(folder / "exports")) as url:
+            admin = SandboxAdmin(url)
+            admin.set_rate_limit("/users/track", args.limit, args.window)
+            admin.set_faults(latency_ms=args.latency_ms, endpoints=["/users/track"])
+            for start in range(0, args.users, 5000):
+                end = min(args.users, start + 5000)
+                admin.upsert_users([{"external_id": f"bench-{i:07d}", "tier": "bronze", "points": 0}
+                                    for i in range(start, end)])  # fmt: skip
+            changes = changes_for(args.users)
+            runs = [one_push(args, url, admin, folder / "store", f"{GOAL}{n}", changes) for n in range(args.repeat)]
+            admin.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    median = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+    ceiling = args.limit / args.window * 75
+    return {
+        "users": args.users,
+        "in_flight": args.in_flight,
+        "limit": args.limit,
+        "window_s": args.window,
+        "latency_ms": args.latency_ms,
+        "sandbox": args.sandbox,
+        **median,
+        "users_per_s": round(args.users / median["seconds"]),
+        "ceiling_users_per_s": round(ceiling),
+        "fraction_of_ceiling": round(args.users / median["seconds"] / ceiling, 3),
+        "sending_fraction_of_ceiling": round(args.users / median["send_seconds"] / ceiling, 3),
+        "seconds_of_each_run": [r["seconds"] for r in runs],
+        "rate_limited_of_each_run": [r["rate_limited"] for r in runs],
+    }
+
+
+def one_push(args: argparse.Namespace, url: str, admin, root: Path, goal: str, changes) -> dict[str, object]:
+    from pipeline.braze import BrazeClient
+    from pipeline.push import push_changes
+    from pipeline.storage import open_store
+
+    store = open_store(str(root))
+    since = admin.last_seq()
+    with BrazeClient(url, api_key=API_KEY, max_retries=8, pool_size=max(16, args.in_flight)) as client:
+        time.sleep(args.window - time.time() % args.window)  # start on a window boundary
+        started = time.perf_counter()
+        report = push_changes(client, store, CONNECTION, goal, DAY, changes, allow_create=False,
+                              max_in_flight=args.in_flight, progress=lambda message: None)  # fmt: skip
+        seconds = time.perf_counter() - started
+        waited = client.stats.waited_s
+    track = [e for e in admin.requests(since) if e["path"] == "/users/track"]
+    statuses: dict[str, int] = {}
+    for entry in track:
+        statuses[str(entry["status"])] = statuses.get(str(entry["status"]), 0) + 1
+    ends = [datetime.fromisoformat(e["time"]).timestamp() for e in track]
+    first_start = min(end - e["duration_ms"] / 1000 for end, e in zip(ends, track, strict=True))
+    assert report.users_accepted == args.users, report
+    return {
+        "seconds": round(seconds, 2),  # the whole push_changes call
+        "send_seconds": round(max(ends) - first_start, 2),  # first request in to last answer out
+        "requests": report.requests,
+        "rate_limited": report.rate_limited,
+        "retries": report.retries,
+        "track_statuses": statuses,
+        "sandbox_ms_per_request": round(statistics.median(e["duration_ms"] for e in track), 1),  # latency included
+        "client_waited_s": round(waited, 2),  # pacing and backoff sleeps, summed over workers
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=30_000)
+    parser.add_argument("--limit", type=int, default=300, help="/users/track requests per window")
+    parser.add_argument("--window", type=float, default=3.0, help="window length in seconds")
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--in-flight", type=int, default=4)
+    parser.add_argument("--sandbox", choices=["process", "thread"], default="process")
+    parser.add_argument("--repeat", type=int, default=3, help="pushes to run; the median is reported")
+    parser.add_argument("--results", type=Path, default=HERE / "results" / "push.json")
+    parser.add_argument("--append", action="store_true", help="add this run to the runs in --results")
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    row = run(args)
+    row["load_average_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
+    header = (
+        "users",
+        "in flight",
+        "requests",
+        "seconds",
+        "users/s",
+        "ceiling/s",
+        "of ceiling",
+        "sending",
+        "429s",
+        "retries",
+    )
+    print(" ".join(f"{h:>10}" for h in header))
+    names = ("users", "in_flight", "requests", "seconds", "users_per_s", "ceiling_users_per_s")
+    fractions = [f"{row['fraction_of_ceiling']:.1%}", f"{row['sending_fraction_of_ceiling']:.1%}"]
+    values = [*(row[name] for name in names), *fractions, row["rate_limited"], row["retries"]]
+    print(" ".join(f"{v:>10,}" if isinstance(v, int) else f"{v:>10}" for v in values))
+    runs = []
+    if args.append and args.results.is_file():
+        runs = json.loads(args.results.read_text()).get("runs", [])
+    import polars as pl
+
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "polars": pl.__version__,
+            "platform": platform.platform(),
+        },
+        "runs": [*runs, {**row, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}],
+    }
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.results}")
+
+
+if __name__ == "__main__":
+    main()

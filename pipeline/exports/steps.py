@@ -1,0 +1,135 @@
+"""An export goal's steps as engine calls: what each Dagster asset of the goal runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from pipeline import layout
+from pipeline.braze import BrazeClient
+from pipeline.braze.rules import MAX_TRACK_OBJECTS
+from pipeline.exports.changes import diff_payload
+from pipeline.exports.interactions import read_interactions
+from pipeline.exports.members import members
+from pipeline.exports.payload import build_payload
+from pipeline.mapping import Connection, ExportGoal
+from pipeline.profiles import read_snapshot
+from pipeline.push import PushReport, payload_points, push_changes, read_baseline
+from pipeline.storage import ObjectNotFound, ObjectStore
+from pipeline.storage.parquet import read_parquet, write_parquet
+
+Progress = Callable[[str], None]
+
+
+def _key(connection: Connection, goal: ExportGoal, step: str, day: str, filename: str) -> str:
+    return layout.step_file(connection.name, goal.name, step, day, filename)
+
+
+def run_segment_members(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
+    snapshot = read_snapshot(store, day)
+    if snapshot is None:
+        raise ObjectNotFound(f"{store.root} has no profile snapshot for {day}; materialize the profiles first")
+    current = members(snapshot, connection, goal)
+    key = _key(connection, goal, "segment_members", day, "members.parquet")
+    write_parquet(store, key, current)
+    previous_day = layout.latest_day_before(store, layout.step_folder(connection.name, goal.name, "segment_members"),
+                                            "members.parquet", day)  # fmt: skip
+    before = (
+        read_parquet(store, _key(connection, goal, "segment_members", previous_day, "members.parquet"))["profile_id"]
+        if previous_day
+        else pl.Series("profile_id", [], pl.String)
+    )
+    now = current["profile_id"]
+    return {
+        "members": current.height,
+        "joined": int((~now.is_in(before.implode())).sum()),
+        "left": int((~before.is_in(now.implode())).sum()),
+        "profiles": snapshot.profiles.height,
+        "key": key,
+        "preview": current.head(5),
+    }
+
+
+def uses_interactions(goal: ExportGoal) -> bool:
+    return any(f.source.kind == "interactions" for f in goal.fields)
+
+
+def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
+    snapshot = read_snapshot(store, day)
+    if snapshot is None:
+        raise ObjectNotFound(f"{store.root} has no profile snapshot for {day}; materialize the profiles first")
+    current = read_parquet(store, _key(connection, goal, "segment_members", day, "members.parquet"))
+    interactions = read_interactions(store, day) if uses_interactions(goal) else None
+    payload = build_payload(snapshot, connection, goal, current, interactions)
+    dead_key = _key(connection, goal, "export_payload", day, "dead_letter.jsonl")
+    store.write_bytes(dead_key, "".join(json.dumps(d, default=str) + "\n" for d in payload.dead_letters).encode())
+    key = _key(connection, goal, "export_payload", day, "payload.parquet")
+    write_parquet(store, key, payload.rows)
+    return {
+        "rows": payload.rows.height,
+        "identities": payload.rows["identity"].n_unique(),
+        "dead_letters": len(payload.dead_letters),
+        "key": key,
+        "dead_letter_key": dead_key,
+        "frame": payload.rows,
+    }
+
+
+def baseline_day(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> str | None:
+    """The day of the acknowledged baseline a diff for `day` starts from."""
+    folder = layout.step_folder(connection.name, goal.name, "baseline")
+    return layout.latest_day_before(store, folder, "baseline.parquet", day)
+
+
+def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
+    payload = read_parquet(store, _key(connection, goal, "export_payload", day, "payload.parquet"))
+    baseline = read_baseline(store, connection.name, goal.name, day)
+    basis = {"baseline_day": baseline_day(store, connection, goal, day)}
+    store.write_bytes(_key(connection, goal, "export_changes", day, "basis.json"), json.dumps(basis).encode())
+    attributes = sorted({f.braze for f in goal.fields})
+    changes = diff_payload(payload, baseline, attributes=attributes, delta=goal.delta, on_leave=goal.on_leave)
+    key = _key(connection, goal, "export_changes", day, "changes.parquet")
+    write_parquet(store, key, changes)
+    full = diff_payload(payload, baseline, attributes=attributes, delta="profiles", on_leave=goal.on_leave)
+    users = changes["identity"].n_unique()
+    return {
+        "users": users,
+        "attributes": changes.height,
+        "removals": changes["value"].null_count(),
+        "requests_forecast": -(-users // MAX_TRACK_OBJECTS),
+        "data_points_forecast": payload_points(changes),
+        "data_points_full_profile": payload_points(full),
+        "key": key,
+        "frame": changes,
+        **basis,
+    }
+
+
+def run_push(
+    client: BrazeClient,
+    store: ObjectStore,
+    connection: Connection,
+    goal: ExportGoal,
+    day: str,
+    progress: Progress = lambda message: None,
+) -> PushReport:
+    basis = json.loads(store.read_bytes(_key(connection, goal, "export_changes", day, "basis.json")))
+    if basis["baseline_day"] != baseline_day(store, connection, goal, day):
+        progress("a newer baseline exists than the changes were computed from; recomputing them")
+        run_export_changes(store, connection, goal, day)
+    changes = read_parquet(store, _key(connection, goal, "export_changes", day, "changes.parquet"))
+    return push_changes(
+        client,
+        store,
+        connection.name,
+        goal.name,
+        day,
+        changes,
+        allow_create=goal.allow_create,
+        object_limit_mode=connection.braze.track_object_limit_mode,
+        max_in_flight=connection.braze.max_requests_in_flight,
+        progress=progress,
+    )

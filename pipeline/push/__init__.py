@@ -1,0 +1,94 @@
+"""`braze_push`: send an export goal's changes with `/users/track`, exactly once where it counts.
+
+Contracts (other steps build on these):
+
+**Values and identities.** A value is canonical JSON text (`canonical(v)`: sorted keys, no
+spaces, UTF-8 kept). An identity is the canonical JSON of the Braze identifier object, e.g.
+`{"external_id":"u1"}` or `{"user_alias":{"alias_label":"crm","alias_name":"x"}}`; it is merged
+into the attributes object as is.
+
+**Changes frame** (input; `export_changes` writes it at
+`connections/<c>/<goal>/export_changes/<day>/changes.parquet`): `identity`, `attribute`,
+`value` (null = send `null`, i.e. remove the attribute), `previous` (what the baseline held,
+null when nothing), `profile_id`, all String. One row per (identity, attribute), sorted by them.
+Identifiers and flags are not attributes; a lookup `email`/`phone` cannot change itself.
+
+**Baseline** (what Braze acknowledged): `connections/<c>/<goal>/baseline/<day>/baseline.parquet`,
+`identity`, `attribute`, `value` (never null), sorted by identity and attribute: the state after
+day `<day>`'s push. `read_baseline(store, c, goal, day)` returns the latest baseline strictly
+before `day`, or an empty frame; `export_changes` diffs the payload against it, never against the
+last computed payload, so nothing a failed push did not deliver is forgotten.
+
+**Journal** (checkpoint): after every batch Braze answered 2xx, the worker that sent it writes its
+accepted rows (`identity`, `attribute`, `value`; null for a removal) at once to
+`connections/<c>/<goal>/braze_push/<day>/journal/<run>-<batch>.parquet` (`<run>` is a UTC start
+time plus a random suffix, so keys sort in run order). A push of `day` first reads that day's
+journal and skips every change row whose (identity, attribute, value) is already there, so a
+crashed or killed run resumes without resending what Braze acknowledged. One window cannot be
+closed: a batch Braze accepted whose process died before its journal file was written is sent
+again; at most `max_in_flight` batches (those in flight at the kill). Resending plain attribute
+sets changes nothing in Braze but costs their data points again.
+
+**Completion.** When every batch is done: `baseline/<day>/baseline.parquet` = the baseline before
+`day` with the whole journal applied in order (sets upsert, nulls delete; rows Braze refused are
+untouched, so they come back as changes next run), then `braze_push/<day>/summary.json` (the
+report). Re-running a completed day sends nothing but its dead letters again and rewrites the
+same baseline bytes.
+
+**Dead letters**: `braze_push/<day>/dead_letter.jsonl`, one line per refused user object,
+`{"identity", "profile_id", "attributes": {name: value sent}, "reason"}` with Braze's minor error
+`type` (or its fatal message when it refused a whole request by naming every object), sorted by
+identity; rewritten whenever a push of the day ends, failed ones included. A request that fails
+whole after the client's retries (5xx, connection lost, 429s throughout) is not dead-lettered:
+the push stops sending, waits for the requests in flight, and raises `PushError` after their
+journals are written, so a rerun resends only the rest.
+
+**Requests.** One attributes object per identity, `{**identity, attribute: value, ...}`, plus
+`"_update_existing_only": true` when creation is not allowed (with creation allowed, alias-only
+identities get an explicit `false`, which Braze needs to create them). At most 75 objects and
+at most 4 MB of body a request; `max_in_flight` worker threads share the one client, whose pacer
+follows the `X-RateLimit-*` headers.
+
+**Data points** are counted per accepted object by `pipeline.braze.datapoints` (identifiers and
+subscription fields free, each nested key counted). Two cases where Braze charges less than
+counted: an object for an unknown user with `_update_existing_only` (accepted, applied to
+nobody), and nested updates Braze drops because another object of the same request held an
+invalid nested value.
+"""
+
+from pipeline.push.checkpoint import apply_journal, read_baseline, read_journal
+from pipeline.push.frames import (
+    BASELINE_SCHEMA,
+    CHANGES_SCHEMA,
+    PushInputError,
+    baseline_key,
+    canonical,
+    dead_letter_key,
+    identity_text,
+    journal_folder,
+    summary_key,
+)
+from pipeline.push.objects import payload_points
+from pipeline.push.report import PushError, PushReport, read_dead_letters
+from pipeline.push.run import full_profile_points, push_changes
+
+__all__ = [
+    "BASELINE_SCHEMA",
+    "CHANGES_SCHEMA",
+    "PushError",
+    "PushInputError",
+    "PushReport",
+    "apply_journal",
+    "baseline_key",
+    "canonical",
+    "dead_letter_key",
+    "full_profile_points",
+    "identity_text",
+    "journal_folder",
+    "payload_points",
+    "push_changes",
+    "read_baseline",
+    "read_dead_letters",
+    "read_journal",
+    "summary_key",
+]

@@ -1,0 +1,87 @@
+"""What a push did (its report and summary file) and what Braze refused (the dead-letter file)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pipeline.push.frames import dead_letter_key, summary_key
+from pipeline.storage import ObjectNotFound, ObjectStore
+
+
+@dataclass(frozen=True)
+class PushReport:
+    """Counts for the run's metadata. `users_*` count attributes objects, `attributes_*` changes rows.
+
+    `*_to_send` is what this run had to send after skipping rows the day's journal already holds
+    (`already_acknowledged` rows). `*_sent` went out in a request; `*_accepted` Braze took;
+    `*_rejected` went to the dead-letter file (Braze's minor errors, or too large for a request);
+    `users_failed` were in requests that failed whole. `requests`, `rate_limited` (429s) and
+    `retries` are the client's counters for this run. `data_points` is what the accepted objects
+    cost as Braze bills them; `data_points_full_profile` what sending every attribute of each
+    user to send would have cost (the previous baseline with the changes applied).
+    """
+
+    users_to_send: int
+    attributes_to_send: int
+    users_sent: int
+    attributes_sent: int
+    users_accepted: int
+    attributes_accepted: int
+    users_rejected: int
+    attributes_rejected: int
+    users_failed: int
+    already_acknowledged: int
+    batches: int
+    requests: int
+    rate_limited: int
+    retries: int
+    data_points: int
+    data_points_full_profile: int
+    baseline_rows: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, int | float]:
+        return asdict(self)
+
+
+class PushError(RuntimeError):
+    """Requests failed whole after every retry; the accepted batches are journaled for a rerun."""
+
+    def __init__(self, message: str, report: PushReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    identity: str
+    profile_id: str | None
+    attributes: dict[str, Any]
+    reason: str
+
+    def line(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=False)
+
+
+def write_dead_letters(store: ObjectStore, connection: str, goal: str, day: str, letters: list[DeadLetter]) -> str:
+    """Replace the day's dead-letter file (empty when nothing was refused)."""
+    key = dead_letter_key(connection, goal, day)
+    ordered = sorted(letters, key=lambda letter: letter.identity)
+    store.write_bytes(key, "".join(letter.line() + "\n" for letter in ordered).encode())
+    return key
+
+
+def read_dead_letters(store: ObjectStore, connection: str, goal: str, day: str) -> list[dict[str, Any]]:
+    try:
+        text = store.read_bytes(dead_letter_key(connection, goal, day)).decode()
+    except ObjectNotFound:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def write_summary(store: ObjectStore, connection: str, goal: str, day: str, summary: dict[str, Any]) -> str:
+    key = summary_key(connection, goal, day)
+    store.write_bytes(key, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
+    return key
