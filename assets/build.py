@@ -11,6 +11,7 @@ from assets.import_goal import import_goal_assets
 from assets.interactions import interactions_asset, interactions_key
 from assets.profiles import profiles_asset, profiles_key
 from assets.resources import connection_resources
+from assets.schedules import connection_job, connection_schedule
 from pipeline.exports.steps import uses_interactions
 from pipeline.mapping import Connection
 
@@ -44,8 +45,22 @@ def group_assets(members: list[Connection]) -> list[dg.AssetsDefinition]:
     return assets
 
 
+def shared_keys(members: list[Connection]) -> list[dg.AssetKey]:
+    """Store-level assets every connection of the store runs: profiles and interactions."""
+    keys = [profiles_key(members)] if any(c.imports for c in members) else []
+    if any(uses_interactions(goal) for c in members for goal in c.exports):
+        keys.append(interactions_key(members))
+    return keys
+
+
 def build_definitions(connections: list[Connection]) -> dg.Definitions:
-    assets = [asset for members in store_groups(connections) for asset in group_assets(members)]
+    assets, jobs, schedules = [], [], []
+    for members in store_groups(connections):
+        assets += group_assets(members)
+        for connection in members:
+            job = connection_job(connection, shared_keys(members))
+            jobs.append(job)
+            schedules.append(connection_schedule(connection, job))
     resources = {key: value for c in connections for key, value in connection_resources(c).items()}
-    return dg.Definitions(assets=assets, resources=resources)
+    return dg.Definitions(assets=assets, resources=resources, jobs=jobs, schedules=schedules)
 
