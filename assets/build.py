@@ -7,6 +7,7 @@ from collections import defaultdict
 import dagster as dg
 
 from assets.export_goal import export_goal_assets
+from assets.extensions import load_extensions
 from assets.import_goal import import_goal_assets
 from assets.interactions import interactions_asset, interactions_key
 from assets.profiles import profiles_asset, profiles_key
@@ -30,7 +31,8 @@ def store_groups(connections: list[Connection]) -> list[list[Connection]]:
 
 
 def group_assets(members: list[Connection]) -> list[dg.AssetsDefinition]:
-    """Everything one profile store's connections define."""
+    """Everything one profile store's connections define, extension steps included."""
+    load_extensions()
     assets = [asset for c in members for goal in c.imports for asset in import_goal_assets(c, goal)]
     profiles = interactions = None
     if any(c.imports for c in members):

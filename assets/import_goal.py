@@ -4,12 +4,14 @@
 import dagster as dg
 import polars as pl
 
+from assets.extensions import StagingStep, steps_for
 from assets.metadata import counts, preview
 from assets.partitions import daily
 from assets.resources import braze_key, exports_key, store_key
 from pipeline import layout
 from pipeline.imports import export_fields, run_changes, run_segment_export, run_staging
 from pipeline.mapping import Connection, ImportGoal
+from pipeline.staging.transform import apply_transform
 from pipeline.storage.parquet import read_parquet
 
 previous_and_same_day = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0)
@@ -138,9 +140,13 @@ users carry none of the goal's identifiers.""",
             ],
         )
 
+    steps = [step_asset(connection, goal, step, source) for step, source in _chain(connection, goal)]
+    last = goal_key(connection, goal, steps_for(connection.name, goal.name)[-1].name) if steps else staged
+    source = last.path[-1]
+
     @dg.asset(
         key=changes,
-        deps=[dg.AssetDep(staged, partition_mapping=previous_and_same_day)],
+        deps=[dg.AssetDep(last, partition_mapping=previous_and_same_day)],
         kinds={"polars", "parquet"},
         code_version="1",
         required_resource_keys={store},
@@ -155,7 +161,7 @@ export never applies a change twice.""",
     def user_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         day = context.partition_key
         target = getattr(context.resources, store).store()
-        result = run_changes(target, connection, goal, day)
+        result = run_changes(target, connection, goal, day, source)
         context.log.info(
             "%d added, %d changed, %d removed since %s",
             result["added"],
@@ -173,4 +179,43 @@ export never applies a change twice.""",
             }
         )
 
-    return [segment_export, staged_users, user_changes]
+    return [segment_export, staged_users, *steps, user_changes]
+
+
+def _chain(connection: Connection, goal: ImportGoal) -> list[tuple[StagingStep, str]]:
+    """Each registered step with the step it reads from."""
+    sources = ["staged_users", *(s.name for s in steps_for(connection.name, goal.name))]
+    return list(zip(steps_for(connection.name, goal.name), sources, strict=False))
+
+
+def step_asset(connection: Connection, goal: ImportGoal, step: StagingStep, source: str) -> dg.AssetsDefinition:
+    """A data engineer's transformation (assets/extensions) as an asset of the goal."""
+    key = goal_key(connection, goal, step.name)
+    store = store_key(connection)
+
+    @dg.asset(
+        key=key,
+        deps=[goal_key(connection, goal, source)],
+        partitions_def=daily(connection.start_date.isoformat()),
+        group_name=connection.name,
+        tags={"goal": goal.name, "profilesync/extension": "staging_step"},
+        kinds={"polars", "parquet"},
+        code_version="1",
+        required_resource_keys={store},
+        description=step.description,
+    )
+    def extension(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        target = getattr(context.resources, store).store()
+        result = apply_transform(
+            target, connection.name, goal.name, context.partition_key, source, step.name, step.transform
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": int(result["rows"]),
+                **counts(result, "rows_in", "columns", "bytes"),
+                "uri": dg.MetadataValue.path(target.uri(str(result["key"]))),
+                "preview": preview(result["preview"]),
+            }
+        )
+
+    return extension

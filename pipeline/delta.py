@@ -167,19 +167,22 @@ def change_counts(changes: pl.LazyFrame | pl.DataFrame, new_rows: int) -> dict[s
     return counts
 
 
-def compute_changes(store: ObjectStore, connection: str, goal: str, day: str) -> dict[str, object]:
-    """Diff today's staged copy against the latest earlier one and publish `changes.parquet`.
+def compute_changes(
+    store: ObjectStore, connection: str, goal: str, day: str, source: str = "staged_users"
+) -> dict[str, object]:
+    """Diff today's copy against the latest earlier one and publish `changes.parquet`.
 
-    Returns the counts of `change_counts` plus `previous_day` (None when there was none) and
-    the key written.
+    `source` is the step whose `users.parquet` is diffed: `staged_users`, or the last
+    transformation step a data engineer added after it. Returns the counts of
+    `change_counts` plus `previous_day` (None when there was none) and the key written.
     """
-    folder = layout.step_folder(connection, goal, "staged_users")
+    folder = layout.step_folder(connection, goal, source)
     previous = layout.latest_day_before(store, folder, "users.parquet", day)
-    new_key = layout.staged_users(connection, goal, day)
+    new_key = layout.step_file(connection, goal, source, day, "users.parquet")
     new, new_json = scan_parquet(store, new_key), json_text_columns(store, new_key)
     old, old_json = None, []
     if previous:
-        old_key = layout.staged_users(connection, goal, previous)
+        old_key = layout.step_file(connection, goal, source, previous, "users.parquet")
         old, old_json = scan_parquet(store, old_key), json_text_columns(store, old_key)
     changes = diff(new, old, new_json=new_json, old_json=old_json)
     key = layout.user_changes(connection, goal, day)

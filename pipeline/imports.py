@@ -164,8 +164,10 @@ def run_staging(exports: ObjectStore, store: ObjectStore, connection: Connection
     return counts
 
 
-def run_changes(store: ObjectStore, connection: Connection, goal: ImportGoal, day: str) -> dict:
-    counts = compute_changes(store, connection.name, goal.name, day)
+def run_changes(
+    store: ObjectStore, connection: Connection, goal: ImportGoal, day: str, source: str = "staged_users"
+) -> dict:
+    counts = compute_changes(store, connection.name, goal.name, day, source)
     counts["preview"] = read_parquet(store, str(counts["changes_key"])).head(5)
     return counts
 
