@@ -9,7 +9,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from pipeline.profiles import Segment, SegmentSyntaxError, evaluate_segments, parse_segment
-from pipeline.profiles.segments import (
+from pipeline.profiles.segment_tree import (
     And,
     Between,
     Compare,

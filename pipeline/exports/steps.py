@@ -18,6 +18,7 @@ from pipeline.exports.payload import build_payload
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import read_snapshot
 from pipeline.push import PushReport, payload_points, push_changes, read_baseline
+from pipeline.push.frames import baseline_folder
 from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import read_parquet, write_parquet
 
@@ -80,8 +81,7 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
 
 def baseline_day(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> str | None:
     """The day of the acknowledged baseline a diff for `day` starts from."""
-    folder = layout.step_folder(connection.name, goal.name, "baseline")
-    return layout.latest_day_before(store, folder, "baseline.parquet", day)
+    return layout.latest_day_before(store, baseline_folder(connection.name, goal.name), "baseline.parquet", day)
 
 
 def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
