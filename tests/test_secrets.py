@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import SandboxHandle
 
-from pipeline.braze.errors import BrazeError
+from pipeline.braze.errors import PERMISSION_BY_ENDPOINT, BrazeError
 from pipeline.storage import open_store
 
 SECRET_KEY = f"sk-profilesync-{uuid.uuid4().hex}"
+ALL_PERMISSIONS = set(PERMISSION_BY_ENDPOINT.values())
 
 
 def exception_text(exc: BaseException) -> str:
@@ -80,3 +81,46 @@ def test_cli_output_and_written_files_hold_no_secret(sandbox: SandboxHandle, tmp
     assert files_containing(tmp_path, SECRET_KEY) == []
     assert not [o.key for o in open_store(f"s3://{sandbox.bucket}").list() if SECRET_KEY.encode() in
                 open_store(f"s3://{sandbox.bucket}").read_bytes(o.key)]
+
+
+def test_a_dagster_run_keeps_the_key_out_of_its_event_log_and_store(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    sandbox.admin.add_keys([{"name": "secret-holder", "key": SECRET_KEY, "permissions": sorted(ALL_PERMISSIONS)}])
+    sandbox.admin.define_segment("Members", {"all": []})
+    sandbox.admin.upsert_users([{"external_id": "s1", "first_name": "Sam", "custom_attributes": {"points": 3}}])
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "secret.yaml").write_text(
+        f"""\
+connection: secret
+schedule: "0 3 * * *"
+start_date: "2026-11-01"
+braze: {{rest_endpoint: "{sandbox.url}", api_key: "${{BRAZE_API_KEY}}", export_quiet_period_s: 1}}
+storage: {{root: "{tmp_path / 'store'}", braze_exports: "s3://{sandbox.bucket}"}}
+import:
+  - goal: members
+    segment: Members
+    identifiers: [{{braze: external_id, profile: external_id}}]
+    allow_create: true
+    fields: [{{braze: custom_attributes.points, profile: points, strategy: sum}}]
+segments: {{all: "points >= 0"}}
+export:
+  - goal: back
+    segment: all
+    identifiers: [{{profile: external_id, braze: external_id}}]
+    fields: [{{from: {{property: points}}, braze: points_copy}}]
+"""
+    )
+    env = {
+        **os.environ,
+        "PROFILESYNC_MAPPINGS": str(mappings),
+        "BRAZE_API_KEY": SECRET_KEY,
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "profilesync"), "run", "--date", "2026-11-01"],
+        capture_output=True, text=True, env=env, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "secret/back/braze_push" in done.stdout  # the run really talked to Braze with the key
+    assert SECRET_KEY not in done.stdout + done.stderr
+    assert files_containing(tmp_path, SECRET_KEY) == []  # event log, run storage, profile store
