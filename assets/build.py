@@ -13,6 +13,7 @@ from assets.interactions import interactions_asset, interactions_key
 from assets.profiles import profiles_asset, profiles_key
 from assets.resources import connection_resources
 from assets.schedules import connection_job, connection_schedule
+from assets.sensors import connection_sensors
 from pipeline.exports.steps import uses_interactions
 from pipeline.mapping import Connection
 
@@ -56,13 +57,13 @@ def shared_keys(members: list[Connection]) -> list[dg.AssetKey]:
 
 
 def build_definitions(connections: list[Connection]) -> dg.Definitions:
-    assets, jobs, schedules = [], [], []
+    assets, jobs, schedules, sensors = [], [], [], []
     for members in store_groups(connections):
         assets += group_assets(members)
         for connection in members:
             job = connection_job(connection, shared_keys(members))
             jobs.append(job)
             schedules.append(connection_schedule(connection, job))
+            sensors += connection_sensors(connection, job)
     resources = {key: value for c in connections for key, value in connection_resources(c).items()}
-    return dg.Definitions(assets=assets, resources=resources, jobs=jobs, schedules=schedules)
-
+    return dg.Definitions(assets=assets, resources=resources, jobs=jobs, schedules=schedules, sensors=sensors)

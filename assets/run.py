@@ -1,7 +1,9 @@
 """`profilesync run`: materialise every enabled connection's assets for one day, through Dagster.
 
 Runs go through `dg.materialize` against a persistent instance, so they are recorded exactly
-as runs launched from the UI are (same event log, same asset history, same checks).
+as runs launched from the UI are (same event log, same asset history, same checks). Each run is
+also appended to every connection's run history (`runs/`, `profilesync runs`); e-mail comes only
+from the run-status sensors under the Dagster daemon, which do not see these runs.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import dagster as dg
 
 from assets.build import group_assets, store_groups
 from assets.resources import connection_resources
+from assets.run_summary import summarize_run
 from pipeline.mapping import Connection
+from pipeline.runs import append_run
+from pipeline.storage import StorageError, open_store
 
 DEFAULT_HOME = Path(".dagster_home")
 
@@ -104,8 +109,20 @@ def run_day(day: str, connections: list[Connection], instance: dg.DagsterInstanc
         for check in result.get_asset_check_evaluations():
             if not check.passed:
                 summary.failures.append(f"check {check.check_name} of {check.asset_key.to_user_string()} failed")
+        record_history(instance, result.dagster_run, active, summary)
         summaries.append(summary)
     return summaries
+
+
+def record_history(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, connections: list[Connection], summary: RunSummary
+) -> None:
+    """The run in each connection's run history; a store that refuses it is reported, not fatal."""
+    for connection in connections:
+        try:
+            append_run(open_store(connection.storage.root), summarize_run(instance, run, connection))
+        except StorageError as exc:
+            summary.failures.append(f"run history of {connection.name} not written: {exc}")
 
 
 _SHOWN = {

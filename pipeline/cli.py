@@ -106,6 +106,40 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def runs(
+    connection: Annotated[str | None, typer.Option(help="Only this connection's runs.")] = None,
+    last: Annotated[int, typer.Option(min=1, help="How many runs, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Recent runs and what they did, newest first, from each connection's run history (runs/)."""
+    from pipeline.console import print_runs
+    from pipeline.mapping import MappingsInvalid, load_connections, mappings_folder
+    from pipeline.runs import list_runs
+    from pipeline.storage import StorageError, open_store
+
+    try:
+        connections = load_connections()
+    except (MappingsInvalid, FileNotFoundError) as exc:
+        typer.echo(f"{exc}\nfix the connection files (see `profilesync validate`)", err=True)
+        raise typer.Exit(2) from None
+    chosen = [c for c in connections if connection in (None, c.name)]
+    if not chosen:
+        names = ", ".join(c.name for c in connections)
+        problem = f"no connection named {connection!r}" if connection else f"no connection files in {mappings_folder()}"
+        typer.echo(f"{problem}; the connections are: {names or 'none (set PROFILESYNC_MAPPINGS)'}", err=True)
+        raise typer.Exit(2)
+    records = []
+    try:
+        for c in chosen:
+            records += list_runs(open_store(c.storage.root), connection=c.name, last=last)
+    except StorageError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    records.sort(key=lambda r: r.ended_at, reverse=True)
+    print_runs(records[:last], as_json=as_json)
+
+
 profiles_app = typer.Typer(no_args_is_help=True, help="Read the profile store.")
 app.add_typer(profiles_app, name="profiles")
 

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.check import CheckResult
+from pipeline.runs import COUNTS, RunRecord
 
 console = Console()
 _STYLE = {"OK": "green", "FAIL": "bold red", "SKIP": "dim"}
@@ -40,6 +41,29 @@ def print_profile(day: str, profile: dict[str, Any], *, as_json: bool) -> None:
                 table.add_row(f"{name}.{inner}", _text(inner_value))
         else:
             table.add_row(name, _text(value))
+    console.print(table)
+
+
+def print_runs(records: list[RunRecord], *, as_json: bool) -> None:
+    """`profilesync runs`: one row per run and connection, newest first."""
+    if as_json:
+        print(json.dumps([r.as_dict() for r in records], indent=2, ensure_ascii=False))
+        return
+    if not records:
+        console.print("no runs recorded yet: `profilesync run` and the Dagster sensors write them to runs/")
+        return
+    table = Table(title="profilesync runs", title_justify="left")
+    for name in ("when (UTC)", "connection", "day", "status"):
+        table.add_column(name)
+    for name in COUNTS:
+        table.add_column(name.replace("_", " "), justify="right")
+    table.add_column("error", overflow="fold")
+    for r in records:
+        status = "[green]SUCCESS[/]" if r.succeeded else "[bold red]FAILURE[/]"
+        numbers = [f"{r.counts.get(name, 0):,}" for name in COUNTS]
+        error = f"{r.failed_step}: {r.error}" if r.failed_step else r.error or ""
+        when = r.ended_at[:19].replace("T", " ")
+        table.add_row(when, r.connection, r.day, status, *numbers, error.splitlines()[0] if error else "")
     console.print(table)
 
 
