@@ -5,6 +5,7 @@ import json
 import dagster as dg
 import polars as pl
 
+from assets.lineage import payload_metadata
 from assets.metadata import counts, preview
 from assets.partitions import daily
 from assets.resources import braze_key, store_key
@@ -71,6 +72,7 @@ it is in (for the `segments` value source).""",
         kinds={"polars"},
         code_version="1",
         required_resource_keys={store},
+        metadata=payload_metadata(connection, goal, profiles, interactions),
         description="""Braze-typed attribute values for every member, one row per user and attribute.
 
 Values are checked against Braze's limits here (text ≤ 255 characters, arrays ≤ 500 distinct

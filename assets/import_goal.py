@@ -5,6 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets.extensions import StagingStep, steps_for
+from assets.lineage import changes_metadata
 from assets.metadata import counts, preview
 from assets.partitions import daily
 from assets.resources import braze_key, exports_key, store_key
@@ -14,7 +15,9 @@ from pipeline.mapping import Connection, ImportGoal
 from pipeline.staging.transform import apply_transform
 from pipeline.storage.parquet import read_parquet
 
-previous_and_same_day = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0)
+# user_changes(d) also reads the previous staged copy; declaring that as a dependency on its own
+# previous day (not on yesterday's staged copy) keeps a range backfill inside the range.
+yesterday_of_self = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
 class SegmentExportConfig(dg.Config):
@@ -146,10 +149,11 @@ users carry none of the goal's identifiers.""",
 
     @dg.asset(
         key=changes,
-        deps=[dg.AssetDep(last, partition_mapping=previous_and_same_day)],
+        deps=[last, dg.AssetDep(changes, partition_mapping=yesterday_of_self)],
         kinds={"polars", "parquet"},
         code_version="1",
         required_resource_keys={store},
+        metadata=changes_metadata(goal),
         description="""Users added, changed (with the names of the changed fields) or removed since the
 previous staged day.
 

@@ -5,6 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets.import_goal import goal_key
+from assets.lineage import profiles_metadata
 from assets.metadata import preview
 from assets.partitions import daily
 from assets.resources import store_key
@@ -61,6 +62,7 @@ def profiles_asset(connections: list[Connection]) -> dg.AssetsDefinition:
         kinds={"polars", "parquet"},
         code_version="1",
         required_resource_keys={store_key(owner)},
+        metadata=profiles_metadata([(goal_key(c, g, "user_changes"), g) for c, g in goals]),
         check_specs=[
             dg.AssetCheckSpec("profile_ids_unique", asset=key, blocking=True),
             dg.AssetCheckSpec("identifiers_present", asset=key, blocking=True),

@@ -35,7 +35,7 @@ def test_graph_of_the_demo_connection(demo_defs: dg.Definitions) -> None:
         "demo/loyal_users/segment_export": [],
         "demo/loyal_users/staged_users": ["demo/loyal_users/segment_export"],
         "demo/loyal_users/normalized_emails": ["demo/loyal_users/staged_users"],  # assets/extensions example
-        "demo/loyal_users/user_changes": ["demo/loyal_users/normalized_emails"],
+        "demo/loyal_users/user_changes": ["demo/loyal_users/normalized_emails", "demo/loyal_users/user_changes"],
         "demo/profiles": ["demo/loyal_users/user_changes", "demo/profiles"],  # yesterday's self
         "demo/vip_to_braze/segment_members": ["demo/profiles"],
         "demo/vip_to_braze/export_payload": ["demo/interactions", "demo/vip_to_braze/segment_members"],
