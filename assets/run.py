@@ -18,7 +18,7 @@ import dagster as dg
 
 from assets.build import group_assets, store_groups
 from assets.resources import connection_resources
-from assets.run_summary import summarize_run
+from assets.run_summary import error_text, summarize_run
 from pipeline.mapping import Connection
 from pipeline.runs import append_run
 from pipeline.storage import StorageError, open_store
@@ -105,7 +105,7 @@ def run_day(day: str, connections: list[Connection], instance: dg.DagsterInstanc
             )
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data.error:
-                summary.failures.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
+                summary.failures.append(f"{event.step_key}: {error_text(event.step_failure_data.error)}")
         for check in result.get_asset_check_evaluations():
             if not check.passed:
                 summary.failures.append(f"check {check.check_name} of {check.asset_key.to_user_string()} failed")

@@ -60,7 +60,7 @@ def _add(into: dict[str, int], table: dict[str, tuple[str, ...]], metadata: dict
                 break
 
 
-def _error_text(error: Any) -> str:
+def error_text(error: Any) -> str:
     """The innermost cause, as `ErrorClass: message` (not Dagster's wrapper around it)."""
     while error.cause is not None:
         error = error.cause
@@ -120,7 +120,7 @@ def summarize_run(instance: dg.DagsterInstance, run: dg.DagsterRun, connection: 
         elif event.event_type == DagsterEventType.STEP_FAILURE:
             asset = step_assets.get(event.step_key or "")
             step = asset.to_user_string() if asset else event.step_key or "unknown step"
-            error = _error_text(event.step_failure_data.error) if event.step_failure_data.error else "no message"
+            error = error_text(event.step_failure_data.error) if event.step_failure_data.error else "no message"
             failures.append((step, error, asset is not None and _belongs(asset, connection)))
         elif event.event_type == DagsterEventType.RUN_FAILURE:
             run_error = event.message

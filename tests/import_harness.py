@@ -35,13 +35,15 @@ class ImportHarness:
     def store(self) -> ObjectStore:
         return open_store(self.root)
 
-    def connection(self, imports: str, name: str = "acme", extra: str = "", exports: str = "") -> Connection:
+    def connection(
+        self, imports: str, name: str = "acme", extra: str = "", exports: str = "", wait: str = FAST_WAIT
+    ) -> Connection:
         text = textwrap.dedent(
             f"""\
             connection: {name}
             schedule: "0 3 * * *"
             start_date: "2026-11-01"
-            braze: {{rest_endpoint: "{self.sandbox.url}", api_key: "${{BRAZE_API_KEY}}", {FAST_WAIT}}}
+            braze: {{rest_endpoint: "{self.sandbox.url}", api_key: "${{BRAZE_API_KEY}}", {wait}}}
             storage: {{root: "{self.root}", braze_exports: "s3://{self.sandbox.bucket}"}}
             """
         ) + extra + "import:\n" + textwrap.indent(textwrap.dedent(imports), "  ")

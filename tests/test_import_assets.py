@@ -266,3 +266,35 @@ def test_new_attribute_and_changed_type_between_days(harness: ImportHarness) -> 
     assert n1["level"] == "gold"  # the new type arrives
     assert str(n2["level"]) == "4"  # the old value survives the column's new type
     assert n1["bz_nickname"] == "Nina"  # an attribute first seen on day 2
+
+
+SIMPLE = """\
+- goal: plain
+  segment: Members
+  identifiers: [{braze: external_id, profile: external_id}]
+  allow_create: true
+  fields: [{braze: first_name, profile: first_name, strategy: set}]
+"""
+
+
+def test_without_a_callback_the_export_completes_once_the_bucket_is_quiet(harness: ImportHarness) -> None:
+    harness.sandbox.admin.upsert_users([{"external_id": "c1", "first_name": "Cy"}])
+    harness.sandbox.admin.set_faults(callback="missing")
+    summary = harness.run(DAY1, harness.connection(SIMPLE))
+    assert summary.success, summary.failures
+    export = step(summary, "segment_export")
+    assert export["completion"] == "quiet_period" and export["waited_s"] >= 1.0  # the configured quiet period
+    assert harness.profile(DAY1, "external_id", "c1")["properties"] == {"first_name": "Cy"}
+
+
+def test_an_export_that_never_arrives_fails_the_run_with_the_fix(harness: ImportHarness) -> None:
+    harness.sandbox.admin.upsert_users([{"external_id": "f1"}])
+    harness.sandbox.admin.set_faults(export_fail=True)
+    wait = "export_quiet_period_s: 1, export_poll_interval_s: 1, export_timeout_s: 3"
+    summary = harness.run(DAY1, harness.connection(SIMPLE, wait=wait))
+    assert not summary.success
+    (failure,) = summary.failures
+    assert "segment_export" in failure
+    assert "did not complete within 3 s (no file appeared" in failure
+    assert "check that Braze's S3 export integration writes to this bucket" in failure
+    assert not harness.store.exists(layout.export_manifest("acme", "plain", DAY1))  # nothing half-recorded

@@ -174,3 +174,25 @@ def test_a_range_backfill_from_the_ui_targets_exactly_the_range(
         key(p["assetKey"]["path"]): [(r["start"], r["end"]) for r in p["partitions"]["ranges"]] for p in preview
     }
     assert targeted == {name: [("2026-11-01", "2026-11-03")] for name in nodes}
+
+
+START = """mutation ($selector: ScheduleSelector!) { startSchedule(scheduleSelector: $selector) {
+  ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }"""
+STOP = """mutation ($id: String!) { stopRunningSchedule(id: $id) {
+  ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }"""
+STATE = """query ($repository: RepositorySelector!) { schedulesOrError(repositorySelector: $repository) {
+  ... on Schedules { results { name scheduleState { id status } } } } }"""
+
+
+def test_the_ui_toggle_turns_the_schedule_off_and_on(webserver: tuple[str, Path]) -> None:
+    """The same mutations the UI's toggle sends; the state lives in the instance, not in the code."""
+
+    def state() -> dict[str, str]:
+        schedules = graphql(webserver[0], STATE, {"repository": REPOSITORY})["schedulesOrError"]["results"]
+        return next(s["scheduleState"] for s in schedules if s["name"] == "demo_schedule")
+
+    stopped = graphql(webserver[0], STOP, {"id": state()["id"]})["stopRunningSchedule"]
+    assert stopped["scheduleState"]["status"] == "STOPPED" and state()["status"] == "STOPPED"
+    selector = {**REPOSITORY, "scheduleName": "demo_schedule"}
+    started = graphql(webserver[0], START, {"selector": selector})["startSchedule"]
+    assert started["scheduleState"]["status"] == "RUNNING" and state()["status"] == "RUNNING"
