@@ -98,3 +98,37 @@ def run_checks(client: BrazeClient | None, stores: dict[str, str]) -> list[Check
     for label, uri in stores.items():
         results += check_store(label, uri)
     return results
+
+
+def check_settings(endpoint: str | None, api_key: str | None, stores: dict[str, str | None]) -> list[CheckResult]:
+    """Every check for an endpoint (key from `api_key` or BRAZE_API_KEY) and the named stores."""
+    results: list[CheckResult] = []
+    client = None
+    if not endpoint:
+        results.append(CheckResult("Braze endpoint", "FAIL", "not configured", "set BRAZE_REST_ENDPOINT"))
+    else:
+        try:
+            client = BrazeClient(endpoint, api_key, max_retries=2)
+        except (ValueError, RuntimeError) as exc:
+            results.append(CheckResult("Braze endpoint", "FAIL", str(exc), "set BRAZE_REST_ENDPOINT and BRAZE_API_KEY"))
+    results += run_checks(client, {name: uri for name, uri in stores.items() if uri})
+    if client is not None:
+        client.close()
+    return results
+
+
+def check_connection(name: str) -> list[CheckResult]:
+    """The checks for one connection file: its endpoint, the key its variable holds, its stores."""
+    from pipeline.mapping import SecretNotSet, load_connections
+
+    connections = {c.name: c for c in load_connections()}
+    if name not in connections:
+        known = ", ".join(sorted(connections)) or "none"
+        return [CheckResult(f"connection {name}", "FAIL", "no such connection", f"use one of: {known}")]
+    connection = connections[name]
+    try:
+        api_key = connection.braze.read_api_key()
+    except SecretNotSet as exc:
+        return [CheckResult("Braze API key", "FAIL", str(exc), f"set {connection.braze.api_key_env}")]
+    stores = {"Profile store": connection.storage.root, "Export bucket": connection.storage.braze_exports}
+    return check_settings(connection.braze.rest_endpoint, api_key, stores)

@@ -29,6 +29,9 @@ def sandbox(
 
 @app.command()
 def check(
+    connection: Annotated[
+        str | None, typer.Option(help="Test this connection file's endpoint, key and stores instead of the variables.")
+    ] = None,
     braze_endpoint: Annotated[
         str | None, typer.Option(envvar="BRAZE_REST_ENDPOINT", help="Braze REST endpoint URL.")
     ] = None,
@@ -41,23 +44,16 @@ def check(
 ) -> None:
     """Test the connection: each Braze permission, the S3 buckets, read and write access.
 
-    The API key is read from BRAZE_API_KEY. Exits non-zero when any check fails.
+    The API key is read from BRAZE_API_KEY (or the variable the connection file names).
+    Exits non-zero when any check fails.
     """
-    from pipeline.braze import BrazeClient
-    from pipeline.check import CheckResult, run_checks
+    from pipeline.check import check_connection, check_settings
     from pipeline.console import print_checks
 
-    results: list[CheckResult] = []
-    client = None
-    if braze_endpoint:
-        try:
-            client = BrazeClient(braze_endpoint, max_retries=2)
-        except (ValueError, RuntimeError) as exc:
-            results.append(CheckResult("Braze endpoint", "FAIL", str(exc), "set BRAZE_REST_ENDPOINT and BRAZE_API_KEY"))
+    if connection:
+        results = check_connection(connection)
     else:
-        results.append(CheckResult("Braze endpoint", "FAIL", "not configured", "set BRAZE_REST_ENDPOINT"))
-    stores = {name: uri for name, uri in (("Profile store", storage), ("Export bucket", braze_exports)) if uri}
-    results += run_checks(client, stores)
+        results = check_settings(braze_endpoint, None, {"Profile store": storage, "Export bucket": braze_exports})
     print_checks(results)
     if any(r.status == "FAIL" for r in results):
         raise typer.Exit(1)

@@ -88,3 +88,27 @@ def test_cli_prints_table_and_exit_code(sandbox: SandboxHandle, tmp_path: Path) 
     failed = cli("check", env={**env, "PROFILESYNC_BRAZE_EXPORTS": "s3://no-such-bucket-xyz"})
     assert failed.returncode == 1
     assert "FAIL" in failed.stdout and "create the bucket" in failed.stdout
+
+
+def test_cli_checks_a_connection_file(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "shop.yaml").write_text(
+        f"""\
+connection: shop
+schedule: "0 3 * * *"
+start_date: "2026-11-01"
+braze: {{rest_endpoint: "{sandbox.url}", api_key: "${{SHOP_BRAZE_KEY}}"}}
+storage: {{root: "{tmp_path / 'store'}", braze_exports: "s3://{sandbox.bucket}"}}
+"""
+    )
+    env = {"PROFILESYNC_MAPPINGS": str(mappings), "SHOP_BRAZE_KEY": sandbox.api_key}
+    passed = cli("check", "--connection", "shop", env=env)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "Braze permission campaigns.details" in passed.stdout and "Export bucket writable" in passed.stdout
+
+    unset = cli("check", "--connection", "shop", env={**env, "SHOP_BRAZE_KEY": ""})
+    assert unset.returncode == 1 and "SHOP_BRAZE_KEY" in unset.stdout
+
+    unknown = cli("check", "--connection", "nope", env=env)
+    assert unknown.returncode == 1 and "use one of: shop" in unknown.stdout
