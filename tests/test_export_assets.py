@@ -170,3 +170,17 @@ def test_allow_create_decides_whether_braze_creates_users(harness: ImportHarness
     assert (created is not None) is allow_create
     if allow_create:
         assert created["custom_attributes"]["loyalty_points"] == 150
+
+
+def test_leavers_are_ignored_by_default(harness: ImportHarness) -> None:
+    sandbox = harness.sandbox
+    connection = harness.connection(IMPORTS, extra=SEGMENTS, exports=exports())
+    assert harness.run(DAY1, connection).success
+    harness.track({"external_id": "u3", "points": 20})  # u3 leaves vip (points 200 → 20)
+    start = sandbox.admin.last_seq()
+    summary = harness.run(DAY2, connection)
+    assert summary.success, summary.failures
+    assert step(summary, "segment_members")["left"] == 1
+    sent = tracked(sandbox, start)
+    assert [o["external_id"] for o in sent] == ["u1"]  # u1's new interaction; nothing for the leaver
+    assert sandbox.admin.user("external_id", "u3")["custom_attributes"]["loyalty_points"] == 200
