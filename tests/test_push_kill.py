@@ -65,7 +65,7 @@ def test_a_killed_push_resumes_without_resending_what_it_journaled(sandbox, tmp_
     # Every batch answered before the kill is journaled, but for those still being journaled.
     assert KILL_AFTER - IN_FLIGHT <= len(journal) < 32
 
-    second = subprocess.run(worker(sandbox, RERUN_KEY, store_uri), capture_output=True, text=True, timeout=60)
+    second = subprocess.run(worker(sandbox, RERUN_KEY, store_uri), capture_output=True, text=True, timeout=180)
     assert second.returncode == 0, second.stderr
     report = json.loads(second.stdout.strip().splitlines()[-1])
 

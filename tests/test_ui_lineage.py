@@ -75,7 +75,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     port, log = free_port(), folder / "webserver.log"
     process = start(["dagster-webserver", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"], env, log)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/server_info", process, timeout=30)
+        wait_for_http(f"http://127.0.0.1:{port}/server_info", process, timeout=90)
         yield f"http://127.0.0.1:{port}", log
     finally:
         stop_group(process)
