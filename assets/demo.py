@@ -64,7 +64,7 @@ def day_two_changes(count: int) -> list[dict[str, Any]]:
         {"external_id": f"demo-new-{n:04d}", "email": f"new.{n}@example.com", "first_name": "Nova", "points": 700}
         for n in range(1, 301)
     ]
-    updates.append({"external_id": loyal[1]["external_id"], "email": loyal[0]["email"].upper().lower()})
+    updates.append({"external_id": loyal[1]["external_id"], "email": loyal[0]["email"]})
     return updates
 
 

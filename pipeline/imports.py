@@ -14,9 +14,12 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
+import polars as pl
+
 from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.braze.callback import CallbackListener
+from pipeline.braze.client import is_loopback
 from pipeline.braze.segment_export import ExportManifest, count_users, resolve_segment, wait_for_files
 from pipeline.delta import compute_changes
 from pipeline.mapping import Connection, ImportGoal
@@ -32,9 +35,10 @@ from pipeline.profiles import (
     read_previous_snapshot,
     write_snapshot,
 )
+from pipeline.profiles.fields import identifier_values
 from pipeline.staging import json_text_columns, stage_export, write_staged
 from pipeline.storage import ObjectNotFound, ObjectStore
-from pipeline.storage.parquet import read_parquet
+from pipeline.storage.parquet import read_parquet, scan_parquet
 
 Progress = Callable[[str], None]
 
@@ -78,8 +82,7 @@ def goal_rules(connection: Connection, goal: ImportGoal) -> GoalRules:
 def _callback_listener(rest_endpoint: str) -> CallbackListener | None:
     """A loopback listener when Braze itself is on loopback (the sandbox); otherwise the
     export is judged complete by its quiet period, since Braze cannot reach this machine."""
-    host = urlsplit(rest_endpoint).hostname or ""
-    return CallbackListener() if host in ("127.0.0.1", "localhost", "::1") else None
+    return CallbackListener() if is_loopback(urlsplit(rest_endpoint).hostname or "") else None
 
 
 def read_manifest(store: ObjectStore, connection: str, goal: str, day: str) -> dict[str, Any] | None:
@@ -160,6 +163,11 @@ def run_staging(exports: ObjectStore, store: ObjectStore, connection: Connection
     fields, _custom = export_fields(goal)
     result = stage_export(exports, [f["key"] for f in manifest["files"]], fields)
     counts = write_staged(store, connection.name, goal.name, day, result)
+    # The same identifier expressions the profiles step matches on, so the check sees what it will.
+    values = identifier_values(goal_rules(connection, goal), result.users.schema)
+    anonymous = result.users.filter(pl.all_horizontal(expr.is_null() for _kind, expr in values))
+    counts["users_without_identifier"] = anonymous.height
+    counts["anonymous_examples"] = anonymous["braze_id"].head(5).to_list()
     counts["preview"] = result.users.head(5)
     return counts
 
@@ -168,7 +176,7 @@ def run_changes(
     store: ObjectStore, connection: Connection, goal: ImportGoal, day: str, source: str = "staged_users"
 ) -> dict:
     counts = compute_changes(store, connection.name, goal.name, day, source)
-    counts["preview"] = read_parquet(store, str(counts["changes_key"])).head(5)
+    counts["preview"] = scan_parquet(store, str(counts["changes_key"])).head(5).collect()
     return counts
 
 

@@ -16,6 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
+from pipeline.braze import rules
 from pipeline.braze.errors import (
     BrazeAuthError,
     BrazeConnectionError,
@@ -29,7 +30,6 @@ from pipeline.braze.errors import (
 from pipeline.braze.pacing import RateLimitPacer
 
 API_KEY_ENV = "BRAZE_API_KEY"
-PAGE_SIZE = 100  # Braze's fixed page size for /segments/list and /campaigns/list
 _USER_AGENT = "profilesync/0.1 (+https://github.com/profilesync/profilesync)"
 
 
@@ -40,7 +40,7 @@ def validate_base_url(url: str) -> str:
     example = "use your instance's REST endpoint, e.g. https://rest.iad-01.braze.com"
     if parts.scheme not in ("http", "https") or not host:
         raise ValueError(f"Braze REST endpoint {url!r} is not an http(s) URL; {example}")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise ValueError(f"Braze REST endpoint {url!r} must use https (plain http only on loopback); {example}")
     if host.startswith("sdk.") or host.startswith("dashboard"):
         raise ValueError(f"{host} is Braze's {host.split('.')[0]} host, not the REST API; {example}")
@@ -49,7 +49,8 @@ def validate_base_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """localhost or any loopback address (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:
@@ -291,7 +292,7 @@ class BrazeClient:
                 if item.get("id") not in seen:  # a page shifting under us must not repeat items
                     seen.add(item.get("id"))
                     yield item
-            if len(items) < PAGE_SIZE:
+            if len(items) < rules.PAGE_SIZE:
                 return
             page += 1
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from pipeline.braze import rules
+from pipeline.push.frames import canonical, identity_text
 
 SUBSCRIPTION_ATTRIBUTES = ("email_subscribe", "push_subscribe")
 
@@ -42,10 +43,6 @@ def to_braze(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_braze(v) for v in value]
     return value
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def is_empty(value: Any) -> bool:
@@ -105,7 +102,7 @@ def identity(kind: str, value: str) -> str:
         problem = rules.alias_error(alias)
         if problem:
             raise InvalidValue(problem)
-        return canonical({"user_alias": alias})
+        return identity_text({"user_alias": alias})
     if kind == "external_id":
         problem = rules.external_id_error(value)
         if problem:
@@ -114,4 +111,4 @@ def identity(kind: str, value: str) -> str:
         raise InvalidValue(f"{value!r} is not an e-mail address Braze accepts as an identifier")
     if kind == "phone" and not rules.is_valid_phone(value):
         raise InvalidValue(f"{value!r} is not a phone number Braze accepts as an identifier")
-    return canonical({kind: value})
+    return identity_text({kind: value})
