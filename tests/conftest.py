@@ -19,6 +19,15 @@ import requests
 TEST_API_KEY = "sandbox-test-key-3f9a1c"  # not a secret: the sandbox's test key
 
 
+PROFILESYNC = Path(sys.executable).parent / "profilesync"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """`profilesync ARGS` as a user runs it: a process of its own, wide output, extra variables added."""
+    environment = {**os.environ, "COLUMNS": "250", **(env or {})}
+    return subprocess.run([str(PROFILESYNC), *args], capture_output=True, text=True, env=environment, timeout=timeout)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import SandboxHandle, make_bucket
+from conftest import SandboxHandle, make_bucket, run_cli
 
 from pipeline.check import run_checks
 
@@ -19,13 +16,6 @@ PERMISSIONS = [
     "campaigns.list",
     "campaigns.details",
 ]
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = Path(sys.executable).parent / "profilesync"
-    return subprocess.run(
-        [str(command), *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200", **env}, timeout=60
-    )
 
 
 def test_every_permission_granted_and_buckets_listed(sandbox: SandboxHandle) -> None:
@@ -81,11 +71,11 @@ def test_cli_prints_table_and_exit_code(sandbox: SandboxHandle, tmp_path: Path) 
         "PROFILESYNC_STORAGE_ROOT": str(tmp_path / "store"),
         "PROFILESYNC_BRAZE_EXPORTS": f"s3://{sandbox.bucket}",
     }
-    passed = cli("check", env=env)
+    passed = run_cli("check", env=env)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "Braze permission users.export.segment" in passed.stdout and "all checks passed" in passed.stdout
 
-    failed = cli("check", env={**env, "PROFILESYNC_BRAZE_EXPORTS": "s3://no-such-bucket-xyz"})
+    failed = run_cli("check", env={**env, "PROFILESYNC_BRAZE_EXPORTS": "s3://no-such-bucket-xyz"})
     assert failed.returncode == 1
     assert "FAIL" in failed.stdout and "create the bucket" in failed.stdout
 
@@ -103,12 +93,12 @@ storage: {{root: "{tmp_path / 'store'}", braze_exports: "s3://{sandbox.bucket}"}
 """
     )
     env = {"PROFILESYNC_MAPPINGS": str(mappings), "SHOP_BRAZE_KEY": sandbox.api_key}
-    passed = cli("check", "--connection", "shop", env=env)
+    passed = run_cli("check", "--connection", "shop", env=env)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "Braze permission campaigns.details" in passed.stdout and "Export bucket writable" in passed.stdout
 
-    unset = cli("check", "--connection", "shop", env={**env, "SHOP_BRAZE_KEY": ""})
+    unset = run_cli("check", "--connection", "shop", env={**env, "SHOP_BRAZE_KEY": ""})
     assert unset.returncode == 1 and "SHOP_BRAZE_KEY" in unset.stdout
 
-    unknown = cli("check", "--connection", "nope", env=env)
+    unknown = run_cli("check", "--connection", "nope", env=env)
     assert unknown.returncode == 1 and "use one of: shop" in unknown.stdout

@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import SandboxHandle, make_bucket
-
-BIN = Path(sys.executable).parent
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "profilesync"), *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=180
-    )
-
+from conftest import SandboxHandle, make_bucket, run_cli
 
 CONNECTION = """\
 connection: shop
@@ -50,30 +38,30 @@ def test_validate_run_and_show(sandbox: SandboxHandle, tmp_path: Path) -> None:
         "COLUMNS": "200",
     }
 
-    invalid = cli("validate", env=env)
+    invalid = run_cli("validate", env=env)
     assert invalid.returncode == 1
     line = next(n for n, row in enumerate(text.splitlines(), 1) if "summ" in row)
     column = text.splitlines()[line - 1].index("summ") + 1
     assert f"{mappings / 'shop.yaml'}:{line}:{column}: unknown strategy 'summ': did you mean 'sum'?" in invalid.stderr
 
     (mappings / "shop.yaml").write_text(text.replace("summ", "sum"))
-    assert cli("validate", env=env).returncode == 0
+    assert run_cli("validate", env=env).returncode == 0
 
-    ran = cli("run", "--date", "2026-11-01", env=env)
+    ran = run_cli("run", "--date", "2026-11-01", env=env)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "shop/buyers/segment_export" in ran.stdout and "succeeded" in ran.stdout
     runs = list((tmp_path / "dagster").rglob("*.db"))
     assert runs, "the run is recorded in the Dagster instance"
 
-    shown = cli("profiles", "show", "external_id=b1", "--json", env=env)
+    shown = run_cli("profiles", "show", "external_id=b1", "--json", env=env)
     assert shown.returncode == 0, shown.stderr
     profile = json.loads(shown.stdout)
     assert profile["day"] == "2026-11-01"
     assert profile["properties"] == {"first_name": "Bo", "spent": 42}
     assert profile["identifiers"] == {"external_id": ["b1"]}
 
-    missing = cli("profiles", "show", "external_id=nobody", env=env)
+    missing = run_cli("profiles", "show", "external_id=nobody", env=env)
     assert missing.returncode == 1 and "no profile has external_id=nobody" in missing.stderr
 
-    outside = cli("run", "--date", "2026-10-01", env=env)
+    outside = run_cli("run", "--date", "2026-10-01", env=env)
     assert outside.returncode != 0 and "outside connection shop's partitions" in outside.stdout + outside.stderr

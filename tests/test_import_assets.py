@@ -298,3 +298,13 @@ def test_an_export_that_never_arrives_fails_the_run_with_the_fix(harness: Import
     assert "did not complete within 3 s (no file appeared" in failure
     assert "check that Braze's S3 export integration writes to this bucket" in failure
     assert not harness.store.exists(layout.export_manifest("acme", "plain", DAY1))  # nothing half-recorded
+
+
+def test_users_without_a_mapped_identifier_stop_the_run_before_profiles(harness: ImportHarness) -> None:
+    harness.sandbox.admin.upsert_users(
+        [{"external_id": "k1", "first_name": "Kim"}, {"email": "anonymous@example.com", "first_name": "Anon"}]
+    )
+    summary = harness.run(DAY1, harness.connection(SIMPLE))  # SIMPLE matches on external_id only
+    assert not summary.success
+    assert any("identifiers_present" in failure for failure in summary.failures)
+    assert not harness.store.exists(layout.profiles_dir(DAY1) + "manifest.json")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SandboxHandle
+from conftest import SandboxHandle, run_cli
 from import_harness import ImportHarness
 
 from pipeline.runs import COUNTS, RunRecord, append_run, is_recorded, list_runs, run_key
@@ -66,9 +63,7 @@ MEMBERS = """\
 
 
 def cli(*args: str, folder: Path) -> subprocess.CompletedProcess[str]:
-    command = shutil.which("profilesync", path=str(Path(sys.executable).parent)) or "profilesync"
-    env = {**os.environ, "PROFILESYNC_MAPPINGS": str(folder), "COLUMNS": "250"}
-    return subprocess.run([command, "runs", *args], capture_output=True, text=True, env=env, timeout=60)
+    return run_cli("runs", *args, env={"PROFILESYNC_MAPPINGS": str(folder)}, timeout=60)
 
 
 def test_profilesync_run_records_each_connection_and_runs_lists_them(

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import traceback
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import SandboxHandle
+from conftest import SandboxHandle, run_cli
 
 from pipeline.braze.errors import PERMISSION_BY_ENDPOINT, BrazeError
 from pipeline.storage import open_store
@@ -63,17 +61,13 @@ def test_cli_output_and_written_files_hold_no_secret(sandbox: SandboxHandle, tmp
     sandbox.admin.add_keys([{"name": "secret-holder", "key": SECRET_KEY, "permissions": ["segments.list"]}])
     store = tmp_path / "store"
     env = {
-        **os.environ,
         "BRAZE_REST_ENDPOINT": sandbox.url,
         "BRAZE_API_KEY": SECRET_KEY,
         "PROFILESYNC_STORAGE_ROOT": str(store),
         "PROFILESYNC_BRAZE_EXPORTS": f"s3://{sandbox.bucket}",
-        "COLUMNS": "300",
     }
     aws_secret = os.environ["AWS_SECRET_ACCESS_KEY"]
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "profilesync"), "check"], capture_output=True, text=True, env=env, timeout=60
-    )
+    done = run_cli("check", env=env, timeout=60)
     assert done.returncode == 1  # most permissions are missing: failures are reported...
     assert "'users.track' permission" in done.stdout
     output = done.stdout + done.stderr
@@ -111,15 +105,11 @@ export:
 """
     )
     env = {
-        **os.environ,
         "PROFILESYNC_MAPPINGS": str(mappings),
         "BRAZE_API_KEY": SECRET_KEY,
         "DAGSTER_HOME": str(tmp_path / "dagster"),
     }
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "profilesync"), "run", "--date", "2026-11-01"],
-        capture_output=True, text=True, env=env, timeout=180,
-    )  # fmt: skip
+    done = run_cli("run", "--date", "2026-11-01", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "secret/back/braze_push" in done.stdout  # the run really talked to Braze with the key
     assert SECRET_KEY not in done.stdout + done.stderr
