@@ -145,7 +145,7 @@ users carry none of the goal's identifiers.""",
         key=changes,
         deps=[last, dg.AssetDep(changes, partition_mapping=yesterday_of_self)],
         kinds={"polars", "parquet"},
-        code_version="1",
+        code_version="2",
         required_resource_keys={store},
         metadata=changes_metadata(goal),
         description="""Users added, changed (with the names of the changed fields) or removed since the
@@ -153,7 +153,8 @@ previous staged day.
 
 A lazy join of the two copies' (braze_id, row hash) finds the few rows that differ; only
 those are compared column by column. Only these records reach the profiles, so a daily full
-export never applies a change twice.""",
+export never applies a change twice. The file records the day it was diffed against, so the
+profiles apply it only onto that day's snapshot.""",
         **common,
     )
     def user_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

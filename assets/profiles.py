@@ -71,7 +71,8 @@ def profiles_asset(connections: list[Connection]) -> dg.AssetsDefinition:
 
 Yesterday's snapshot plus the day's changes of {names}, applied in that order with each
 field's merge strategy. Built from inputs, never from its own last output, so re-running a
-day gives the same bytes and never applies a `sum` or `add` twice.""",
+day gives the same bytes and never applies a `sum` or `add` twice. Fails, naming the day to
+run, when a goal's changes were computed against a day whose snapshot was never published.""",
     )
     def profiles(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         store = getattr(context.resources, store_key(owner)).store()

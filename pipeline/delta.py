@@ -16,7 +16,10 @@ Changes frame (`layout.user_changes(connection, goal, day)`), the contract other
 
 Rows are sorted by braze_id. The previous copy is the latest staged day before today; with none,
 every row is "added". Like the staged file, the changes file lists its JSON-text columns in the
-Parquet metadata key `profilesync.json_text_columns`.
+Parquet metadata key `profilesync.json_text_columns`. It also records what it was diffed
+against, under `profilesync.changes_base`: `{"step": <step whose users.parquet was read>,
+"day": <the previous day, or null>}` (`changes_base(store, key)` reads it), so the profiles step
+can prove it applies the changes onto the snapshot of that day (`pipeline.day_order`).
 
 How: only (braze_id, `_row_hash`) of the two copies meet in the first join, a few dozen MB at a
 million rows; each copy is then streamed once through a join with the small set of ids whose
@@ -28,7 +31,9 @@ of memory at 10M rows in an earlier trial.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -36,7 +41,7 @@ from pipeline import layout
 from pipeline.staging import json_text_columns, publish_parquet, rowhash
 from pipeline.staging.types import JsonText, Target, conform, merge_schemas
 from pipeline.storage import ObjectStore
-from pipeline.storage.parquet import scan_parquet
+from pipeline.storage.parquet import parquet_source, scan_parquet
 
 HASH = rowhash.HASH_COLUMN
 CHANGE, FIELDS = "_change", "_changed_fields"
@@ -44,6 +49,24 @@ _OLD = "_old:"  # prefix of the previous copy's columns while comparing
 _OLD_HASH = "_old_hash"
 _FATE, _CANDIDATE = "_fate", "candidate"  # candidate: hash differs; the values decide
 _NO_FIELDS = pl.lit([], pl.List(pl.String))
+BASE_KEY = "profilesync.changes_base"  # Parquet metadata: what the changes were diffed against
+
+
+@dataclass(frozen=True)
+class ChangesBase:
+    """The copy a changes file was diffed against: `step`'s users of `day` (None: nothing earlier)."""
+
+    step: str
+    day: str | None
+
+
+def changes_base(store: ObjectStore, key: str) -> ChangesBase | None:
+    """What the changes file at `key` was diffed against; None for a file written before this was recorded."""
+    recorded = pl.read_parquet_metadata(parquet_source(store, key)).get(BASE_KEY)
+    if recorded is None:
+        return None
+    base = json.loads(recorded)
+    return ChangesBase(step=base["step"], day=base["day"])
 
 
 def _with_hash(frame: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
@@ -177,16 +200,18 @@ def compute_changes(
     `change_counts` plus `previous_day` (None when there was none) and the key written.
     """
     folder = layout.step_folder(connection, goal, source)
-    previous = layout.latest_day_before(store, folder, "users.parquet", day)
-    new_key = layout.step_file(connection, goal, source, day, "users.parquet")
+    previous = layout.latest_day_before(store, folder, layout.USERS_FILE, day)
+    new_key = layout.step_file(connection, goal, source, day, layout.USERS_FILE)
     new, new_json = scan_parquet(store, new_key), json_text_columns(store, new_key)
     old, old_json = None, []
     if previous:
-        old_key = layout.step_file(connection, goal, source, previous, "users.parquet")
+        old_key = layout.step_file(connection, goal, source, previous, layout.USERS_FILE)
         old, old_json = scan_parquet(store, old_key), json_text_columns(store, old_key)
     changes = diff(new, old, new_json=new_json, old_json=old_json)
     key = layout.user_changes(connection, goal, day)
-    publish_parquet(store, key, changes, _json_columns(new, old, set(new_json) | set(old_json)))
+    json_columns = _json_columns(new, old, set(new_json) | set(old_json))
+    base = {BASE_KEY: json.dumps({"step": source, "day": previous})}
+    publish_parquet(store, key, changes, json_columns, base)
     rows = new.select(pl.len()).collect().item()
     counts = change_counts(scan_parquet(store, key).select(CHANGE), rows)
     return {**counts, "previous_day": previous, "changes_key": key}

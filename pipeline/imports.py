@@ -21,6 +21,7 @@ from pipeline.braze import BrazeClient
 from pipeline.braze.callback import CallbackListener
 from pipeline.braze.client import is_loopback
 from pipeline.braze.segment_export import ExportManifest, count_users, resolve_segment, wait_for_files
+from pipeline.day_order import GoalOfDay, check_day_order
 from pipeline.delta import compute_changes
 from pipeline.mapping import Connection, ImportGoal
 from pipeline.mapping.braze_fields import CUSTOM_ATTRIBUTE_PREFIX, STANDARD_IMPORT_FIELDS, USER_ALIAS_PREFIX
@@ -183,20 +184,30 @@ def run_changes(
 def run_profiles(
     store: ObjectStore, goals: list[tuple[Connection, ImportGoal]], day: str
 ) -> tuple[Snapshot, DayReport, dict[str, Any]]:
-    """Yesterday's snapshot plus the day's changes of every goal on this store, in declared order."""
-    previous = read_previous_snapshot(store, day)
-    inputs = []
+    """Yesterday's snapshot plus the day's changes of every goal on this store, in declared order.
+
+    Raises `DayOrderError` before writing anything when a goal's changes were not computed for
+    the snapshot they would be applied to (`pipeline.day_order`).
+    """
+    applied, order = [], []
     for connection, goal in goals:
         key = layout.user_changes(connection.name, goal.name, day)
-        if not connection.enabled and not store.exists(key):
-            continue  # a switched-off connection contributes only the days it ran
-        try:
-            inputs.append((goal_rules(connection, goal), read_parquet(store, key), json_text_columns(store, key)))
-        except ObjectNotFound:
+        applies = connection.enabled or store.exists(key)  # a switched-off connection adds only the days it ran
+        order.append(GoalOfDay(connection.name, goal.name, applies))
+        if not applies:
+            continue
+        if not store.exists(key):
             raise ObjectNotFound(
                 f"{store.uri(key)} does not exist: materialize user_changes of {qualified(connection, goal)} "
                 f"for {day} before the profiles"
-            ) from None
+            )
+        applied.append((connection, goal, key))
+    check_day_order(store, day, order)
+    previous = read_previous_snapshot(store, day)
+    inputs = [
+        (goal_rules(connection, goal), read_parquet(store, key), json_text_columns(store, key))
+        for connection, goal, key in applied
+    ]
     snapshot, report = build_day(previous, inputs, date.fromisoformat(day))
     manifest = write_snapshot(store, day, snapshot, report)
     return snapshot, report, manifest

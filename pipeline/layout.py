@@ -18,8 +18,11 @@ def export_manifest(connection: str, goal: str, day: str) -> str:
     return f"{step_folder(connection, goal, 'segment_export')}{day}/manifest.json"
 
 
+USERS_FILE = "users.parquet"  # a goal step's users of the day: staged, or transformed after staging
+
+
 def staged_users(connection: str, goal: str, day: str) -> str:
-    return f"{step_folder(connection, goal, 'staged_users')}{day}/users.parquet"
+    return f"{step_folder(connection, goal, 'staged_users')}{day}/{USERS_FILE}"
 
 
 def staged_quarantine(connection: str, goal: str, day: str) -> str:
@@ -37,18 +40,23 @@ def profiles_dir(day: str) -> str:
     return f"{PROFILES_FOLDER}{day}/"
 
 
+def days_with(store: ObjectStore, folder: str, filename: str) -> list[str]:
+    """Every day that has `<folder><day>/<filename>`, oldest first."""
+    days = {
+        info.key[len(folder) :].split("/", 1)[0]
+        for info in store.list(folder)
+        if info.key.endswith(f"/{filename}")
+    }
+    return sorted(days)
+
+
 def latest_day_before(store: ObjectStore, folder: str, filename: str, day: str) -> str | None:
     """The most recent day before `day` that has `<folder><day>/<filename>`, if any.
 
     Days without data (a skipped run) are passed over, so a gap never makes a whole
     segment look new.
     """
-    days = {
-        info.key[len(folder) :].split("/", 1)[0]
-        for info in store.list(folder)
-        if info.key.endswith(f"/{filename}")
-    }
-    earlier = sorted(d for d in days if d < day)
+    earlier = [d for d in days_with(store, folder, filename) if d < day]
     return earlier[-1] if earlier else None
 
 

@@ -78,9 +78,14 @@ def read_snapshot(store: ObjectStore, day: date | str) -> Snapshot | None:
     return snapshot
 
 
+def previous_snapshot_day(store: ObjectStore, day: date | str) -> str | None:
+    """The day of the latest complete snapshot before `day` (gaps skipped); None before the first."""
+    return latest_day_before(store, PROFILES_FOLDER, MANIFEST, as_date(day).isoformat())
+
+
 def read_previous_snapshot(store: ObjectStore, day: date | str) -> Snapshot:
     """The latest complete snapshot before `day` (gaps skipped), or an empty one on the first day."""
-    previous = latest_day_before(store, PROFILES_FOLDER, MANIFEST, as_date(day).isoformat())
+    previous = previous_snapshot_day(store, day)
     if previous is None:
         return empty_snapshot()
     snapshot = read_snapshot(store, previous)

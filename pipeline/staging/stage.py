@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -182,14 +182,18 @@ def write_staged(store: ObjectStore, connection: str, goal: str, day: str, resul
 
 
 def publish_parquet(
-    store: ObjectStore, key: str, frame: pl.DataFrame | pl.LazyFrame, json_columns: Sequence[str]
+    store: ObjectStore,
+    key: str,
+    frame: pl.DataFrame | pl.LazyFrame,
+    json_columns: Sequence[str],
+    metadata: Mapping[str, str] | None = None,
 ) -> int:
-    """`write_parquet` with the JSON-text columns in the file's metadata.
+    """`write_parquet` with the JSON-text columns (and any other `metadata`) in the file's metadata.
 
     The marker travels with the file because a String column of JSON text cannot be told from
     a String column of plain text, and the delta must not JSON-encode such a column twice.
     """
-    return write_parquet(store, key, frame, {JSON_TEXT_KEY: json.dumps(sorted(json_columns))})
+    return write_parquet(store, key, frame, {**(metadata or {}), JSON_TEXT_KEY: json.dumps(sorted(json_columns))})
 
 
 def json_text_columns(store: ObjectStore, key: str) -> list[str]:
