@@ -15,6 +15,7 @@ from pipeline.push import (
     PushError,
     PushInputError,
     baseline_key,
+    baseline_version,
     canonical,
     dead_letter_key,
     journal_folder,
@@ -23,9 +24,11 @@ from pipeline.push import (
     read_dead_letters,
     summary_key,
 )
+from pipeline.push.frames import JOURNAL_SCHEMA, legacy_baseline_key
 from pipeline.push.objects import body_size, payload_points, user_objects
 from pipeline.sandbox.track import FAULT_REJECTION
 from pipeline.storage import open_store
+from pipeline.storage.parquet import write_parquet
 
 C, G = "acme", "vip"
 D1, D2, D3 = "2026-03-01", "2026-03-02", "2026-03-03"
@@ -307,6 +310,8 @@ def test_a_failed_run_keeps_its_journal_and_the_retry_sends_only_the_rest(sandbo
 def test_an_old_days_push_after_a_later_days_holds_back_what_braze_holds_newer(sandbox, store) -> None:
     push(sandbox, store, D1, frame([(uid(1), "cdp_points", 861)]))  # accepted: the day's journal holds 861
     push(sandbox, store, D2, frame([(uid(1), "cdp_points", 990), (uid(2), "tier", REMOVE)]))
+    version = baseline_version(store, C, G)
+    assert version is not None and version.startswith(f"{D2}/")  # the run that wrote it, from the file's footer
     since = sandbox.admin.last_seq()
 
     # Day 1 again, with changes computed before day 2 was pushed (the journal path and fresh rows).
@@ -323,12 +328,25 @@ def test_an_old_days_push_after_a_later_days_holds_back_what_braze_holds_newer(s
     )
     assert_frame_equal(read_baseline(store, C, G), expected)  # day 1's journal did not roll back day 2
     assert json.loads(store.read_bytes(summary_key(C, G, D1)))["held_back"] == 1
+    assert baseline_version(store, C, G).startswith(f"{D1}/")  # u003 was added
+    push(sandbox, store, D1, frame(rows))
+    assert baseline_version(store, C, G).startswith(f"{D1}/")
 
     since = sandbox.admin.last_seq()
     report = push(sandbox, store, D3, frame([(uid(1), "cdp_points", 1005)]))  # later days still converge
     assert track_bodies(sandbox, since) == [[{"external_id": "u001", "cdp_points": 1005}]]
     assert report.held_back == 0
     assert sandbox.admin.user("external_id", "u001")["custom_attributes"]["cdp_points"] == 1005
+
+
+def test_a_store_with_per_day_baselines_only_starts_from_the_latest_as_of_its_day(local_store) -> None:
+    older = pl.DataFrame([(uid(1), "tier", '"bronze"')], schema=JOURNAL_SCHEMA, orient="row")
+    write_parquet(local_store, legacy_baseline_key(C, G, D1), older)
+    write_parquet(local_store, legacy_baseline_key(C, G, D2), older.with_columns(value=pl.lit('"gold"')))
+    expected = pl.DataFrame([(uid(1), "tier", '"gold"', D2)], schema=BASELINE_SCHEMA, orient="row")
+    assert_frame_equal(read_baseline(local_store, C, G), expected)
+    assert baseline_version(local_store, C, G) == f"legacy {D2}"
+    assert baseline_version(open_store(str(local_store.folder / "empty")), C, G) is None
 
 
 # -- data points ----------------------------------------------------------------------------------
