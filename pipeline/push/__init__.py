@@ -36,12 +36,14 @@ closed: a batch Braze accepted whose process died before its journal file was wr
 again; at most `max_in_flight` batches (those in flight at the kill). Resending plain attribute
 sets changes nothing in Braze but costs their data points again.
 
-**Completion.** When every batch is done: the baseline = the newest baseline with the day's whole
-journal applied in order, as of `day` (the last entry of a pair wins; a pair held as of a later day
-keeps its value; rows Braze refused are untouched, so they come back as changes next run),
-published only when it differs, with the writing run in the file's metadata
-(`baseline_version`); then `braze_push/<day>/summary.json` (the report). Re-running a completed
-day sends nothing but its dead letters again and leaves the baseline as it is.
+**Completion.** When every batch is done, or the push stopped on a failed request: the baseline =
+the newest baseline with the day's whole journal applied in order, as of `day` (the last entry of
+a pair wins; a pair held as of a later day keeps its value; rows Braze refused are untouched, so
+they come back as changes next run), published only when it differs, with the writing run in the
+file's metadata (`baseline_version`); then, when every batch is done, `braze_push/<day>/summary.json`
+(the report). Re-running a completed day sends nothing but its dead letters again and leaves the
+baseline as it is. A push killed outright leaves its journal unfolded until its day runs again;
+until then a re-run of an older day does not know those values are newer.
 
 **Dead letters**: `braze_push/<day>/dead_letter.jsonl`, one line per refused user object,
 `{"identity", "profile_id", "attributes": {name: value sent}, "reason"}` with Braze's minor error

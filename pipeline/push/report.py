@@ -19,10 +19,10 @@ class PushReport:
     Braze acknowledged from a later day's push: never sent). `*_sent` went out in a request;
     `*_accepted` Braze took; `*_rejected` went to the dead-letter file (Braze's minor errors, or too
     large for a request); `users_failed` were in requests that failed whole. `requests`,
-    `rate_limited` (429s) and `retries` are the client's counters for this run. `data_points` is what the accepted objects
-    cost as Braze bills them; `data_points_full_profile` what sending every attribute of each
-    user to send would have cost (the previous baseline with the changes applied). `baseline_rows`
-    counts the values the new baseline holds.
+    `rate_limited` (429s) and `retries` are the client's counters for this run. `data_points` is
+    what the accepted objects cost as Braze bills them; `data_points_full_profile` what sending
+    every attribute of each user to send would have cost (the previous baseline with the changes
+    applied). `baseline_rows` counts the values the baseline holds after the run.
     """
 
     users_to_send: int

@@ -87,12 +87,12 @@ def push_changes(
     finally:
         write_dead_letters(store, connection, goal, day, run.dead)
 
-    new_baseline = None
-    if not run.failures:
-        accepted = pl.DataFrame(run.accepted_rows, schema=journal.schema, orient="row")
-        new_baseline = apply_journal(baseline, pl.concat([journal, accepted], how="vertical"), day)
-        if not new_baseline.equals(baseline):  # unchanged: keep its version, so computed changes stay valid
-            write_baseline(store, connection, goal, new_baseline, f"{day}/{run_id}")
+    # Folded in even when requests failed: what Braze accepted is what it holds, and a re-run of an
+    # older day meanwhile must hold back against it.
+    accepted = pl.DataFrame(run.accepted_rows, schema=journal.schema, orient="row")
+    new_baseline = apply_journal(baseline, pl.concat([journal, accepted], how="vertical"), day)
+    if not new_baseline.equals(baseline):  # unchanged: keep its version, so computed changes stay valid
+        write_baseline(store, connection, goal, new_baseline, f"{day}/{run_id}")
     after = client.stats.as_dict()
     report = PushReport(
         users_to_send=run.users_total,
@@ -100,7 +100,7 @@ def push_changes(
         already_acknowledged=frame.height - unjournaled.height,
         held_back=held_back + unjournaled.height - todo.height,
         data_points_full_profile=full_profile_points(baseline, todo),
-        baseline_rows=new_baseline["value"].count() if new_baseline is not None else 0,
+        baseline_rows=new_baseline["value"].count(),
         seconds=round(time.monotonic() - started, 3),
         **{name: int(after[name] - before[name]) for name in _STATS},
         **run.counts(),
