@@ -9,6 +9,7 @@ import pytest
 from conftest import SandboxHandle
 from import_harness import ImportHarness, step
 
+from assets.run import StepSummary, describe
 from pipeline import layout
 from pipeline.storage.parquet import read_parquet
 
@@ -222,7 +223,9 @@ def test_a_rerun_of_an_old_day_never_sends_a_value_older_than_a_later_days(harne
     again = harness.materialize(DAY1, connection, set(rerun))  # day 1 re-run (re-executed from the failure)
     assert again.success
     assert tracked(sandbox, start) == []  # neither u1's 861 nor anything else: day 2 holds newer values
-    assert _materialized(again, "braze_push")["held_back"] == 1
+    pushed = _materialized(again, "braze_push")
+    assert pushed["held_back"] == 1
+    assert "held back (newer in Braze) 1" in describe(StepSummary("acme/vip_to_braze/braze_push", pushed))  # CLI line
     if "export_changes" in rerun:
         assert _materialized(again, "export_changes")["held_back"] == 1
     summary = harness.store.read_bytes(layout.step_file("acme", "vip_to_braze", "braze_push", DAY1, "summary.json"))
