@@ -96,14 +96,16 @@ to `dead_letter.jsonl` with the reason and is never sent.""",
         key=changes_key,
         deps=[payload_key],
         kinds={"polars"},
-        code_version="1",
+        code_version="2",
         required_resource_keys={store},
         check_specs=[dg.AssetCheckSpec("values_within_braze_limits", asset=changes_key, blocking=True)],
         description=f"""What Braze does not hold yet: the exact diff a push will send ({goal.delta} mode).
 
 Diffed against the acknowledged baseline (the values Braze accepted in earlier pushes), not the
-last computed payload, so a failed or rejected push is resent in full next time. The
-metadata forecasts requests and data points before anything is sent; this file is the
+last computed payload, so a failed or rejected push is resent in full next time. The baseline is
+the newest state Braze acknowledged, each value as of the day it came from: a value Braze holds
+from a later day is held back (`held_back`), so re-running an old day never sends older data
+over newer. The metadata forecasts requests and data points before anything is sent; this file is the
 reviewable dry run of the push.""",
         **common,
     )
@@ -115,7 +117,7 @@ reviewable dry run of the push.""",
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result["attributes"],
-                **counts(result, "users", "attributes", "removals", "requests_forecast"),
+                **counts(result, "users", "attributes", "removals", "held_back", "requests_forecast"),
                 **counts(result, "data_points_forecast", "data_points_full_profile"),
                 "uri": dg.MetadataValue.path(target.uri(result["key"])),
                 "preview": preview(result["frame"]),
@@ -133,15 +135,16 @@ reviewable dry run of the push.""",
         key=push_key,
         deps=[changes_key, dg.AssetDep(push_key, partition_mapping=previous_day)],
         kinds={"braze"},
-        code_version="1",
+        code_version="2",
         required_resource_keys={braze, store},
         description="""The day's changes sent to Braze with /users/track.
 
 At most 75 users a request, several in flight, paced by Braze's rate-limit headers. Every
 accepted batch is checkpointed at once, so a killed run resumes without resending it; users
 Braze refused go to `dead_letter.jsonl` and stay out of the baseline, so they are retried.
-Pushes run in day order; if the changes were computed before the previous day's push
-finished, they are recomputed against the newer baseline first.""",
+Pushes run in day order; if the changes were computed before another push changed the
+baseline, they are recomputed against it first, and a value Braze holds from a later day is
+never sent (`held_back`).""",
         **common,
     )
     def braze_push(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

@@ -134,8 +134,8 @@ _SHOWN = {
     "interactions": ("dagster/row_count",),
     "segment_members": ("dagster/row_count", "joined", "left"),
     "export_payload": ("dagster/row_count", "identities", "dead_letters"),
-    "export_changes": ("users", "attributes", "removals", "data_points_forecast"),
-    "braze_push": ("users_accepted", "users_rejected", "requests", "rate_limited", "data_points",
+    "export_changes": ("users", "attributes", "removals", "held_back", "data_points_forecast"),
+    "braze_push": ("users_accepted", "users_rejected", "held_back", "requests", "rate_limited", "data_points",
                    "data_points_full_profile"),
 }  # fmt: skip
 _LABELS = {
@@ -146,6 +146,7 @@ _LABELS = {
     "users_accepted": "users accepted",
     "users_rejected": "rejected",
     "data_points_forecast": "data points forecast",
+    "held_back": "held back (newer in Braze)",
     "data_points": "data points",
     "data_points_full_profile": "a full-profile push would spend",
 }

@@ -9,7 +9,9 @@ import pytest
 from conftest import SandboxHandle
 from import_harness import ImportHarness, step
 
+from assets.run import StepSummary, describe
 from pipeline import layout
+from pipeline.storage.parquet import read_parquet
 
 DAY1, DAY2, DAY3 = "2026-11-01", "2026-11-02", "2026-11-03"
 
@@ -184,3 +186,62 @@ def test_leavers_are_ignored_by_default(harness: ImportHarness) -> None:
     sent = tracked(sandbox, start)
     assert [o["external_id"] for o in sent] == ["u1"]  # u1's new interaction; nothing for the leaver
     assert sandbox.admin.user("external_id", "u3")["custom_attributes"]["loyalty_points"] == 200
+
+
+CDP_POINTS = """\
+- goal: vip_to_braze
+  segment: vip
+  identifiers: [{profile: external_id, braze: external_id}]
+  allow_create: false
+  fields:
+    - {from: {property: points}, braze: cdp_points}
+"""
+
+
+def _materialized(result: Any, name: str) -> dict[str, Any]:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == name]
+    return {k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()}
+
+
+@pytest.mark.parametrize("rerun", [["braze_push"], ["export_changes", "braze_push"]], ids=["push", "diff-and-push"])
+def test_a_rerun_of_an_old_day_never_sends_a_value_older_than_a_later_days(harness: ImportHarness, rerun) -> None:
+    sandbox = harness.sandbox
+    connection = harness.connection(IMPORTS, extra=SEGMENTS, exports=CDP_POINTS)
+    harness.track({"external_id": "u1", "points": 861})
+    sandbox.admin.set_faults(error_rate_5xx=1.0, error_status=503, endpoints=["/users/track"])
+    first = harness.run(DAY1, connection)
+    assert not first.success and "braze_push" in " ".join(first.failures)
+    sandbox.admin.clear_faults()
+    assert sandbox.admin.user("external_id", "u1")["custom_attributes"]["points"] == 861  # nothing pushed
+
+    harness.track({"external_id": "u1", "points": 990})
+    second = harness.run(DAY2, connection)
+    assert second.success, second.failures
+    assert sandbox.admin.user("external_id", "u1")["custom_attributes"]["cdp_points"] == 990
+
+    start = sandbox.admin.last_seq()
+    again = harness.materialize(DAY1, connection, set(rerun))  # day 1 re-run (re-executed from the failure)
+    assert again.success
+    assert tracked(sandbox, start) == []  # neither u1's 861 nor anything else: day 2 holds newer values
+    pushed = _materialized(again, "braze_push")
+    assert pushed["held_back"] == 1
+    assert "held back (newer in Braze) 1" in describe(StepSummary("acme/vip_to_braze/braze_push", pushed))  # CLI line
+    if "export_changes" in rerun:
+        assert _materialized(again, "export_changes")["held_back"] == 1
+    summary = harness.store.read_bytes(layout.step_file("acme", "vip_to_braze", "braze_push", DAY1, "summary.json"))
+    assert json.loads(summary)["held_back"] == 1
+    # Either way the day's diff was recomputed against day 2's baseline (a push alone does it first).
+    held = read_parquet(harness.store, layout.step_file("acme", "vip_to_braze", "export_changes", DAY1,
+                                                        "held_back.parquet"))  # fmt: skip
+    assert held.select("identity", "attribute", "value", "previous").rows() == [
+        ('{"external_id":"u1"}', "cdp_points", "861", "990")
+    ]
+    assert sandbox.admin.user("external_id", "u1")["custom_attributes"]["cdp_points"] == 990
+
+    harness.track({"external_id": "u1", "points": 1005})  # a later day still converges
+    start = sandbox.admin.last_seq()
+    third = harness.run(DAY3, connection)
+    assert third.success, third.failures
+    assert tracked(sandbox, start) == [{"external_id": "u1", "_update_existing_only": True, "cdp_points": 1005}]
+    assert step(third, "braze_push")["held_back"] == 0
+    assert sandbox.admin.user("external_id", "u1")["custom_attributes"]["cdp_points"] == 1005

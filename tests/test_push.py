@@ -15,6 +15,7 @@ from pipeline.push import (
     PushError,
     PushInputError,
     baseline_key,
+    baseline_version,
     canonical,
     dead_letter_key,
     journal_folder,
@@ -23,13 +24,16 @@ from pipeline.push import (
     read_dead_letters,
     summary_key,
 )
+from pipeline.push.frames import JOURNAL_SCHEMA, legacy_baseline_key
 from pipeline.push.objects import body_size, payload_points, user_objects
 from pipeline.sandbox.track import FAULT_REJECTION
 from pipeline.storage import open_store
+from pipeline.storage.parquet import write_parquet
 
 C, G = "acme", "vip"
 D1, D2, D3 = "2026-03-01", "2026-03-02", "2026-03-03"
 REMOVE = None
+ROW = ["identity", "attribute", "value"]
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -69,7 +73,13 @@ def diff(payload: pl.DataFrame, baseline: pl.DataFrame) -> pl.DataFrame:
 
 
 def as_baseline(payload: pl.DataFrame) -> pl.DataFrame:
-    return payload.filter(pl.col("value").is_not_null()).select(list(BASELINE_SCHEMA)).sort("identity", "attribute")
+    """The values Braze holds after `payload` was accepted."""
+    return payload.filter(pl.col("value").is_not_null()).select(ROW).sort("identity", "attribute")
+
+
+def held(store) -> pl.DataFrame:
+    """The values the acknowledged baseline says Braze holds (without as-of days and removals)."""
+    return read_baseline(store, C, G).filter(pl.col("value").is_not_null()).select(ROW)
 
 
 def track_bodies(sandbox, since: int = 0) -> list[list[dict]]:
@@ -78,6 +88,10 @@ def track_bodies(sandbox, since: int = 0) -> list[list[dict]]:
 
 def sent_identities(bodies: list[list[dict]]) -> list[str]:
     return [canonical({"external_id": obj["external_id"]}) for body in bodies for obj in body]
+
+
+def delivered_ids(entries: list[dict]) -> list[str]:
+    return sent_identities([e["body"]["attributes"] for e in entries])
 
 
 def push(sandbox, store, day: str, changes: pl.DataFrame, *, allow_create: bool = True, **options):
@@ -109,7 +123,7 @@ def test_one_object_per_user_with_exactly_its_changes_in_batches_of_75(sandbox, 
     assert sandbox.admin.user("external_id", "u004")["custom_attributes"] == {"tier": "gold"}
     assert sandbox.admin.user("external_id", "u001")["custom_attributes"] == {"tier": "gold", "old": "x"}
 
-    assert_frame_equal(read_baseline(store, C, G, D2), as_baseline(changes))
+    assert_frame_equal(held(store), as_baseline(changes))
     assert (report.users_to_send, report.attributes_to_send) == (160, changes.height)
     assert (report.users_accepted, report.attributes_accepted, report.users_rejected) == (160, changes.height, 0)
     assert (report.batches, report.requests, report.rate_limited, report.retries) == (3, 3, 0, 0)
@@ -190,7 +204,7 @@ def test_minor_errors_are_dead_lettered_kept_out_of_the_baseline_and_resent(sand
         .then(pl.lit(canonical("not an email")))
         .otherwise("value")
     )
-    report = push(sandbox, store, D1, diff(payload, read_baseline(store, C, G, D1)))
+    report = push(sandbox, store, D1, diff(payload, read_baseline(store, C, G)))
 
     assert (report.users_accepted, report.users_rejected, report.attributes_rejected) == (19, 1, 2)
     [letter] = read_dead_letters(store, C, G, D1)
@@ -201,8 +215,8 @@ def test_minor_errors_are_dead_lettered_kept_out_of_the_baseline_and_resent(sand
         "reason": "EMAIL_BAD_FORMAT: The value provided for the 'email' field is not a valid email.",
     }
     assert sandbox.admin.user("external_id", "u007") is None
-    baseline = read_baseline(store, C, G, D2)
-    assert_frame_equal(baseline, as_baseline(payload.filter(pl.col("identity") != uid(7))))
+    baseline = read_baseline(store, C, G)
+    assert_frame_equal(held(store), as_baseline(payload.filter(pl.col("identity") != uid(7))))
 
     since = sandbox.admin.last_seq()
     again = diff(payload, baseline)
@@ -213,8 +227,8 @@ def test_minor_errors_are_dead_lettered_kept_out_of_the_baseline_and_resent(sand
     assert [letter["reason"] for letter in read_dead_letters(store, C, G, D2)] == [letter["reason"]]
 
     fixed = payload.with_columns(value=pl.col("value").str.replace("not an email", "u7@example.com", literal=True))
-    push(sandbox, store, D3, diff(fixed, read_baseline(store, C, G, D3)))
-    assert_frame_equal(read_baseline(store, C, G, "2026-03-04"), as_baseline(fixed))
+    push(sandbox, store, D3, diff(fixed, read_baseline(store, C, G)))
+    assert_frame_equal(held(store), as_baseline(fixed))
     assert read_dead_letters(store, C, G, D3) == []
 
 
@@ -229,22 +243,22 @@ def test_partial_error_faults_are_dead_lettered_and_sent_again_next_run(sandbox,
 
     sandbox.admin.clear_faults()
     since = sandbox.admin.last_seq()
-    report = push(sandbox, local_store, D2, diff(payload, read_baseline(local_store, C, G, D2)))
+    report = push(sandbox, local_store, D2, diff(payload, read_baseline(local_store, C, G)))
     assert sorted(sent_identities(track_bodies(sandbox, since))) == sorted(letter["identity"] for letter in letters)
     assert report.users_rejected == 0
-    assert_frame_equal(read_baseline(local_store, C, G, D3), as_baseline(payload))
+    assert_frame_equal(held(local_store), as_baseline(payload))
 
 
 def test_rerunning_a_completed_day_sends_nothing_and_rewrites_the_same_baseline(sandbox, local_store) -> None:
     changes = frame([(uid(i), "tier", "gold") for i in range(100)])
     push(sandbox, local_store, D1, changes)
-    first = local_store.read_bytes(baseline_key(C, G, D1))
+    first = local_store.read_bytes(baseline_key(C, G))
     since = sandbox.admin.last_seq()
 
     report = push(sandbox, local_store, D1, changes)
     assert sandbox.admin.requests(since) == []
     assert (report.already_acknowledged, report.users_to_send, report.requests, report.data_points) == (100, 0, 0, 0)
-    assert local_store.read_bytes(baseline_key(C, G, D1)) == first
+    assert local_store.read_bytes(baseline_key(C, G)) == first
 
 
 def test_a_restart_skips_only_rows_journaled_with_the_same_value(sandbox, local_store) -> None:
@@ -255,7 +269,7 @@ def test_a_restart_skips_only_rows_journaled_with_the_same_value(sandbox, local_
     report = push(sandbox, local_store, D1, frame(rows))
     assert sorted(sent_identities(track_bodies(sandbox, since))) == [uid(3), uid(10), uid(11)]
     assert report.already_acknowledged == 9
-    assert_frame_equal(read_baseline(local_store, C, G, D2), as_baseline(frame(rows)))
+    assert_frame_equal(held(local_store), as_baseline(frame(rows)))
 
 
 def test_a_failed_run_keeps_its_journal_and_the_retry_sends_only_the_rest(sandbox, store) -> None:
@@ -281,7 +295,8 @@ def test_a_failed_run_keeps_its_journal_and_the_retry_sends_only_the_rest(sandbo
     assert failed_batches in (1, 2)  # the one that met the fault, and maybe the one queued behind it
     assert caught.value.report.users_failed == 75 * failed_batches
     assert caught.value.report.users_accepted == 75 * len(accepted)
-    assert not store.exists(baseline_key(C, G, D1))
+    # What Braze accepted is in the baseline at once, as of the day, so older days hold back against it.
+    assert_frame_equal(held(store), as_baseline(payload.filter(pl.col("identity").is_in(delivered_ids(accepted)))))
     assert (
         store.exists(dead_letter_key(C, G, D1)) and read_dead_letters(store, C, G, D1) == []
     )  # failed whole: no letters
@@ -294,7 +309,49 @@ def test_a_failed_run_keeps_its_journal_and_the_retry_sends_only_the_rest(sandbo
     assert not set(resent) & set(delivered)
     assert sorted(resent + delivered) == [uid(i) for i in range(600)]
     assert report.already_acknowledged == len(delivered)
-    assert_frame_equal(read_baseline(store, C, G, D2), as_baseline(payload))
+    assert_frame_equal(held(store), as_baseline(payload))
+
+
+def test_an_old_days_push_after_a_later_days_holds_back_what_braze_holds_newer(sandbox, store) -> None:
+    push(sandbox, store, D1, frame([(uid(1), "cdp_points", 861)]))  # accepted: the day's journal holds 861
+    push(sandbox, store, D2, frame([(uid(1), "cdp_points", 990), (uid(2), "tier", REMOVE)]))
+    version = baseline_version(store, C, G)
+    assert version is not None and version.startswith(f"{D2}/")  # the run that wrote it, from the file's footer
+    since = sandbox.admin.last_seq()
+
+    # Day 1 again, with changes computed before day 2 was pushed (the journal path and fresh rows).
+    rows = [(uid(1), "cdp_points", 861), (uid(2), "tier", "gold"), (uid(3), "tier", "gold")]
+    report = push(sandbox, store, D1, frame(rows))
+
+    assert track_bodies(sandbox, since) == [[{"external_id": "u003", "tier": "gold"}]]
+    assert (report.already_acknowledged, report.held_back, report.users_accepted) == (1, 1, 1)
+    assert sandbox.admin.user("external_id", "u001")["custom_attributes"] == {"cdp_points": 990}
+    expected = pl.DataFrame(
+        [(uid(1), "cdp_points", "990", D2), (uid(2), "tier", None, D2), (uid(3), "tier", '"gold"', D1)],
+        schema=BASELINE_SCHEMA,
+        orient="row",
+    )
+    assert_frame_equal(read_baseline(store, C, G), expected)  # day 1's journal did not roll back day 2
+    assert json.loads(store.read_bytes(summary_key(C, G, D1)))["held_back"] == 1
+    assert baseline_version(store, C, G).startswith(f"{D1}/")  # u003 was added
+    push(sandbox, store, D1, frame(rows))
+    assert baseline_version(store, C, G).startswith(f"{D1}/")
+
+    since = sandbox.admin.last_seq()
+    report = push(sandbox, store, D3, frame([(uid(1), "cdp_points", 1005)]))  # later days still converge
+    assert track_bodies(sandbox, since) == [[{"external_id": "u001", "cdp_points": 1005}]]
+    assert report.held_back == 0
+    assert sandbox.admin.user("external_id", "u001")["custom_attributes"]["cdp_points"] == 1005
+
+
+def test_a_store_with_per_day_baselines_only_starts_from_the_latest_as_of_its_day(local_store) -> None:
+    older = pl.DataFrame([(uid(1), "tier", '"bronze"')], schema=JOURNAL_SCHEMA, orient="row")
+    write_parquet(local_store, legacy_baseline_key(C, G, D1), older)
+    write_parquet(local_store, legacy_baseline_key(C, G, D2), older.with_columns(value=pl.lit('"gold"')))
+    expected = pl.DataFrame([(uid(1), "tier", '"gold"', D2)], schema=BASELINE_SCHEMA, orient="row")
+    assert_frame_equal(read_baseline(local_store, C, G), expected)
+    assert baseline_version(local_store, C, G) == f"legacy {D2}"
+    assert baseline_version(open_store(str(local_store.folder / "empty")), C, G) is None
 
 
 # -- data points ----------------------------------------------------------------------------------
@@ -325,7 +382,7 @@ def test_full_profile_points_price_each_changed_user_whole(sandbox, local_store)
         .then(pl.lit(canonical("new")))
         .otherwise("value")
     )
-    report = push(sandbox, local_store, D2, diff(changed, read_baseline(local_store, C, G, D2)))
+    report = push(sandbox, local_store, D2, diff(changed, read_baseline(local_store, C, G)))
     assert report.data_points == 10 == sandbox.admin.datapoints()["total"] - spent
     assert report.data_points_full_profile == 40  # ten users, four attributes each
 

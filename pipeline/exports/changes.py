@@ -5,11 +5,16 @@ against the last computed payload, so a push that failed or was rejected is simp
 the next diff. Only the goal's current attributes are compared: an attribute dropped from
 the mapping is left alone in Braze rather than cleared. Subscription states are never sent
 as `null`: Braze refuses that, they can only change.
+
+The baseline is the newest state Braze acknowledged, whichever day pushed it, each value with
+the day it is as of. A day's diff never sends a pair whose value is as of a later day: a re-run
+or backfill of an old day would overwrite newer data with older. Those rows are held back,
+returned apart so the step can say how many.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import polars as pl
 
@@ -27,34 +32,47 @@ CHANGES_SCHEMA = pl.Schema(
 )
 
 
+class Diff(NamedTuple):
+    changes: pl.DataFrame  # CHANGES_SCHEMA: what to send
+    held_back: pl.DataFrame  # CHANGES_SCHEMA: what would differ, but Braze holds a later day's value
+
+
 def diff_payload(
     payload: pl.DataFrame,
     baseline: pl.DataFrame,
     *,
     attributes: list[str],
+    day: str,
     delta: Literal["attributes", "profiles"] = "attributes",
     on_leave: Literal["ignore", "clear"] = "ignore",
-) -> pl.DataFrame:
-    """Rows to send: new or changed values, and nulls for values that disappeared.
+) -> Diff:
+    """Rows to send for `day`'s payload: new or changed values, and nulls for values that disappeared.
 
+    `baseline` has `identity, attribute, value, as_of` (a null value: a removal Braze accepted).
     `attributes` mode sends only the differing keys; `profiles` mode sends every mapped
     attribute of an identity that has any difference (BlueConic's behaviour). Identities no
     longer in the payload left the segment: ignored, or cleared with `on_leave: clear`.
+    Differing rows whose baseline value is as of a day after `day` are held back.
     """
     held = baseline.filter(pl.col("attribute").is_in(attributes)).select(
-        "identity", "attribute", pl.col("value").alias("previous")
+        "identity", "attribute", pl.col("value").alias("previous"), "as_of"
     )
     members = payload.select("identity").unique()
     joined = payload.join(held, on=["identity", "attribute"], how="full", coalesce=True)
     member = pl.col("identity").is_in(members["identity"].implode())
     # Braze has no "no state" for subscriptions: they can change but never be removed.
     removable = pl.col("value").is_not_null() | ~pl.col("attribute").is_in(UNREMOVABLE)
-    differs = pl.col("value").ne_missing(pl.col("previous")) & removable
-    keep = differs & (member | pl.lit(on_leave == "clear"))
+    differs = pl.col("value").ne_missing(pl.col("previous")) & removable & (member | pl.lit(on_leave == "clear"))
+    newer = pl.col("as_of").gt(day).fill_null(False)
+    keep = differs & ~newer
     changed = joined.filter(keep)
     if delta == "profiles":
         touched = changed.select("identity").unique()
-        changed = joined.join(touched, on="identity").filter(pl.col("value").is_not_null() | keep)
+        changed = joined.join(touched, on="identity").filter((pl.col("value").is_not_null() | keep) & ~newer)
+    return Diff(_finish(changed, payload), _finish(joined.filter(differs & newer), payload))
+
+
+def _finish(rows: pl.DataFrame, payload: pl.DataFrame) -> pl.DataFrame:
     profile_of = payload.select("identity", "profile_id").unique(subset="identity", keep="first")
-    changed = changed.drop("profile_id").join(profile_of, on="identity", how="left")
-    return changed.select(CHANGES_SCHEMA.names()).cast(CHANGES_SCHEMA).sort("identity", "attribute")
+    rows = rows.drop("profile_id").join(profile_of, on="identity", how="left")
+    return rows.select(CHANGES_SCHEMA.names()).cast(CHANGES_SCHEMA).sort("identity", "attribute")

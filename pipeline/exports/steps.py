@@ -17,8 +17,7 @@ from pipeline.exports.members import members
 from pipeline.exports.payload import build_payload
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import read_snapshot
-from pipeline.push import PushReport, payload_points, push_changes, read_baseline
-from pipeline.push.frames import baseline_folder
+from pipeline.push import PushReport, baseline_version, payload_points, push_changes, read_baseline
 from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import read_parquet, write_parquet
 
@@ -79,32 +78,35 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
     }
 
 
-def baseline_day(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> str | None:
-    """The day of the acknowledged baseline a diff for `day` starts from."""
-    return layout.latest_day_before(store, baseline_folder(connection.name, goal.name), "baseline.parquet", day)
-
-
 def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
+    """Diff the day's payload against the newest acknowledged baseline, whichever day pushed it.
+
+    `basis.json` records which baseline that was (so the push can tell when a newer one makes
+    the diff stale) and how many values were held back; `held_back.parquet` lists them.
+    """
     payload = read_parquet(store, _key(connection, goal, "export_payload", day, "payload.parquet"))
-    baseline = read_baseline(store, connection.name, goal.name, day)
-    basis = {"baseline_day": baseline_day(store, connection, goal, day)}
-    store.write_bytes(_key(connection, goal, "export_changes", day, "basis.json"), json.dumps(basis).encode())
+    version = baseline_version(store, connection.name, goal.name)
+    baseline = read_baseline(store, connection.name, goal.name)
     attributes = sorted({f.braze for f in goal.fields})
-    changes = diff_payload(payload, baseline, attributes=attributes, delta=goal.delta, on_leave=goal.on_leave)
+    diff = diff_payload(payload, baseline, attributes=attributes, day=day, delta=goal.delta, on_leave=goal.on_leave)
+    changes = diff.changes
+    write_parquet(store, _key(connection, goal, "export_changes", day, "held_back.parquet"), diff.held_back)
     key = _key(connection, goal, "export_changes", day, "changes.parquet")
     write_parquet(store, key, changes)
-    full = diff_payload(payload, baseline, attributes=attributes, delta="profiles", on_leave=goal.on_leave)
+    basis = {"baseline_version": version, "held_back": diff.held_back.height}
+    store.write_bytes(_key(connection, goal, "export_changes", day, "basis.json"), json.dumps(basis).encode())
+    full = diff_payload(payload, baseline, attributes=attributes, day=day, delta="profiles", on_leave=goal.on_leave)
     users = changes["identity"].n_unique()
     return {
         "users": users,
         "attributes": changes.height,
         "removals": changes["value"].null_count(),
+        "held_back": diff.held_back.height,
         "requests_forecast": -(-users // MAX_TRACK_OBJECTS),
         "data_points_forecast": payload_points(changes),
-        "data_points_full_profile": payload_points(full),
+        "data_points_full_profile": payload_points(full.changes),
         "key": key,
         "frame": changes,
-        **basis,
     }
 
 
@@ -117,9 +119,9 @@ def run_push(
     progress: Progress = lambda message: None,
 ) -> PushReport:
     basis = json.loads(store.read_bytes(_key(connection, goal, "export_changes", day, "basis.json")))
-    if basis["baseline_day"] != baseline_day(store, connection, goal, day):
+    if basis.get("baseline_version") != baseline_version(store, connection.name, goal.name) or "held_back" not in basis:
         progress("a newer baseline exists than the changes were computed from; recomputing them")
-        run_export_changes(store, connection, goal, day)
+        basis = {"held_back": run_export_changes(store, connection, goal, day)["held_back"]}
     changes = read_parquet(store, _key(connection, goal, "export_changes", day, "changes.parquet"))
     return push_changes(
         client,
@@ -131,5 +133,6 @@ def run_push(
         allow_create=goal.allow_create,
         object_limit_mode=connection.braze.track_object_limit_mode,
         max_in_flight=connection.braze.max_requests_in_flight,
+        held_back=basis["held_back"],
         progress=progress,
     )

@@ -13,11 +13,18 @@ into the attributes object as is.
 null when nothing), `profile_id`, all String. One row per (identity, attribute), sorted by them.
 Identifiers and flags are not attributes; a lookup `email`/`phone` cannot change itself.
 
-**Baseline** (what Braze acknowledged): `connections/<c>/<goal>/baseline/<day>/baseline.parquet`,
-`identity`, `attribute`, `value` (never null), sorted by identity and attribute: the state after
-day `<day>`'s push. `read_baseline(store, c, goal, day)` returns the latest baseline strictly
-before `day`, or an empty frame; `export_changes` diffs the payload against it, never against the
-last computed payload, so nothing a failed push did not deliver is forgotten.
+**Baseline** (what Braze acknowledged): one file, `connections/<c>/<goal>/baseline/acknowledged.parquet`,
+`identity`, `attribute`, `value`, `as_of` (the day of the payload the value came from), sorted by
+identity and attribute: the newest state, whichever day's push wrote it last. A null value is a
+removal Braze accepted, kept so an older day cannot bring the value back. `read_baseline(store, c,
+goal)` returns it (or an empty frame; a store from before as-of days falls back to its latest
+`baseline/<day>/baseline.parquet`, as of that day); `export_changes` diffs the payload against it,
+never against the last computed payload, so nothing a failed push did not deliver is forgotten.
+
+**Newest wins.** A push never sends a value older than the newest one Braze acknowledged for
+that (identity, attribute): a change row for `day` whose baseline row is as of a later day is
+held back (counted in `held_back`, never sent), both in the diff and again at push time, so
+changes computed before a later day's push, or an old day's journal, cannot roll Braze back.
 
 **Journal** (checkpoint): after every batch Braze answered 2xx, the worker that sent it writes its
 accepted rows (`identity`, `attribute`, `value`; null for a removal) at once to
@@ -29,11 +36,14 @@ closed: a batch Braze accepted whose process died before its journal file was wr
 again; at most `max_in_flight` batches (those in flight at the kill). Resending plain attribute
 sets changes nothing in Braze but costs their data points again.
 
-**Completion.** When every batch is done: `baseline/<day>/baseline.parquet` = the baseline before
-`day` with the whole journal applied in order (sets upsert, nulls delete; rows Braze refused are
-untouched, so they come back as changes next run), then `braze_push/<day>/summary.json` (the
-report). Re-running a completed day sends nothing but its dead letters again and rewrites the
-same baseline bytes.
+**Completion.** When every batch is done, or the push stopped on a failed request: the baseline =
+the newest baseline with the day's whole journal applied in order, as of `day` (the last entry of
+a pair wins; a pair held as of a later day keeps its value; rows Braze refused are untouched, so
+they come back as changes next run), published only when it differs, with the writing run in the
+file's metadata (`baseline_version`); then, when every batch is done, `braze_push/<day>/summary.json`
+(the report). Re-running a completed day sends nothing but its dead letters again and leaves the
+baseline as it is. A push killed outright leaves its journal unfolded until its day runs again;
+until then a re-run of an older day does not know those values are newer.
 
 **Dead letters**: `braze_push/<day>/dead_letter.jsonl`, one line per refused user object,
 `{"identity", "profile_id", "attributes": {name: value sent}, "reason"}` with Braze's minor error
@@ -56,7 +66,7 @@ nobody), and nested updates Braze drops because another object of the same reque
 invalid nested value.
 """
 
-from pipeline.push.checkpoint import apply_journal, read_baseline, read_journal
+from pipeline.push.checkpoint import apply_journal, baseline_version, read_baseline, read_journal
 from pipeline.push.frames import (
     BASELINE_SCHEMA,
     CHANGES_SCHEMA,
@@ -80,6 +90,7 @@ __all__ = [
     "PushReport",
     "apply_journal",
     "baseline_key",
+    "baseline_version",
     "canonical",
     "dead_letter_key",
     "full_profile_points",

@@ -1,4 +1,10 @@
-"""The acknowledged baseline and the per-batch journal that rebuilds it after a crash."""
+"""The acknowledged baseline and the per-batch journal that rebuilds it after a crash.
+
+The baseline is one file per goal, the newest state Braze acknowledged, each value with the
+day of the payload it came from (`as_of`). A push of any day, a re-run of an old one included,
+starts from it and folds its accepted rows in without ever replacing a later day's value, so
+the baseline only moves forward and every day's diff is against what Braze really holds.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +20,15 @@ from pipeline.push.frames import (
     BASELINE_SCHEMA,
     JOURNAL_SCHEMA,
     KEY,
+    LEGACY_BASELINE,
     ROW,
     baseline_folder,
     baseline_key,
     journal_folder,
+    legacy_baseline_key,
 )
-from pipeline.storage import ObjectStore
-from pipeline.storage.parquet import read_parquet, write_parquet
+from pipeline.storage import ObjectNotFound, ObjectStore
+from pipeline.storage.parquet import parquet_source, read_parquet, write_parquet
 
 _READERS = 8  # journal files are small; reading them one by one from S3 is latency-bound
 
@@ -54,23 +62,60 @@ def read_journal(store: ObjectStore, connection: str, goal: str, day: str) -> pl
     return pl.concat([part.select(ROW).cast(JOURNAL_SCHEMA) for part in parts], how="vertical")
 
 
-def read_baseline(store: ObjectStore, connection: str, goal: str, day: str) -> pl.DataFrame:
-    """What Braze acknowledged before `day`: the latest baseline of an earlier day, or empty."""
-    earlier = latest_day_before(store, baseline_folder(connection, goal), "baseline.parquet", day)
-    if earlier is None:
+_AFTER_EVERY_DAY = "9999-12-31"
+_VERSION = "profilesync.baseline_version"  # Parquet key-value metadata: the run that wrote the file
+
+
+def read_baseline(store: ObjectStore, connection: str, goal: str) -> pl.DataFrame:
+    """The newest state Braze acknowledged for the goal (`BASELINE_SCHEMA`), or an empty frame.
+
+    Rows with a null value are removals Braze accepted: kept so an older day cannot bring the
+    value back. A store from before as-of days has only per-day files: the latest counts, as of its day.
+    """
+    try:
+        return read_parquet(store, baseline_key(connection, goal)).select(list(BASELINE_SCHEMA)).cast(BASELINE_SCHEMA)
+    except ObjectNotFound:
+        pass
+    legacy = _legacy_day(store, connection, goal)
+    if legacy is None:
         return pl.DataFrame(schema=BASELINE_SCHEMA)
-    return read_parquet(store, baseline_key(connection, goal, earlier)).select(ROW).cast(BASELINE_SCHEMA)
+    frame = read_parquet(store, legacy_baseline_key(connection, goal, legacy))
+    return frame.select(*ROW, as_of=pl.lit(legacy)).cast(BASELINE_SCHEMA)
 
 
-def apply_journal(baseline: pl.DataFrame, journal: pl.DataFrame) -> pl.DataFrame:
-    """The baseline after the accepted rows: sets upsert, removals delete, the last entry wins."""
-    latest = journal.unique(subset=KEY, keep="last", maintain_order=True)
+def baseline_version(store: ObjectStore, connection: str, goal: str) -> str | None:
+    """Which push wrote the baseline (read from the file's footer only), None before the first."""
+    try:
+        return pl.read_parquet_metadata(parquet_source(store, baseline_key(connection, goal))).get(_VERSION)
+    except ObjectNotFound:
+        legacy = _legacy_day(store, connection, goal)
+        return None if legacy is None else f"legacy {legacy}"
+
+
+def _legacy_day(store: ObjectStore, connection: str, goal: str) -> str | None:
+    return latest_day_before(store, baseline_folder(connection, goal), LEGACY_BASELINE, _AFTER_EVERY_DAY)
+
+
+def newer_than(baseline: pl.DataFrame, day: str) -> pl.DataFrame:
+    """The (identity, attribute) pairs Braze holds a later day's value (or removal) for."""
+    return baseline.filter(pl.col("as_of") > day).select(KEY)
+
+
+def apply_journal(baseline: pl.DataFrame, journal: pl.DataFrame, day: str) -> pl.DataFrame:
+    """The baseline after `day`'s accepted rows: the last entry of a pair wins, as of `day`.
+
+    A pair the baseline holds as of a later day keeps that value: an entry of an old day's
+    journal (accepted before the later day was pushed) never rolls it back.
+    """
+    latest = journal.unique(subset=KEY, keep="last", maintain_order=True).join(
+        newer_than(baseline, day), on=KEY, how="anti"
+    )
     kept = baseline.join(latest.select(KEY), on=KEY, how="anti")
-    accepted = latest.filter(pl.col("value").is_not_null())
-    return pl.concat([kept.select(ROW), accepted.select(ROW)], how="vertical").sort(KEY).rechunk()
+    entered = latest.select(*ROW, as_of=pl.lit(day))
+    return pl.concat([kept, entered], how="vertical").cast(BASELINE_SCHEMA).sort(KEY).rechunk()
 
 
-def write_baseline(store: ObjectStore, connection: str, goal: str, day: str, baseline: pl.DataFrame) -> str:
-    key = baseline_key(connection, goal, day)
-    write_parquet(store, key, baseline)
+def write_baseline(store: ObjectStore, connection: str, goal: str, baseline: pl.DataFrame, version: str) -> str:
+    key = baseline_key(connection, goal)
+    write_parquet(store, key, baseline, metadata={_VERSION: version})
     return key

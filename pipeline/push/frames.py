@@ -18,8 +18,9 @@ CHANGES_SCHEMA = {
     "previous": pl.String,
     "profile_id": pl.String,
 }
-BASELINE_SCHEMA = {"identity": pl.String, "attribute": pl.String, "value": pl.String}
-JOURNAL_SCHEMA = BASELINE_SCHEMA  # value is null for a removal Braze accepted
+JOURNAL_SCHEMA = {"identity": pl.String, "attribute": pl.String, "value": pl.String}  # null: a removal
+# `as_of`: the day of the payload the value came from; a null value is a removal Braze accepted.
+BASELINE_SCHEMA = {**JOURNAL_SCHEMA, "as_of": pl.String}
 KEY = ["identity", "attribute"]
 ROW = ["identity", "attribute", "value"]
 
@@ -45,8 +46,16 @@ def baseline_folder(connection: str, goal: str) -> str:
     return layout.step_folder(connection, goal, "baseline")
 
 
-def baseline_key(connection: str, goal: str, day: str) -> str:
-    return f"{baseline_folder(connection, goal)}{day}/baseline.parquet"
+def baseline_key(connection: str, goal: str) -> str:
+    """The one acknowledged baseline of a goal: the newest state, whatever day wrote it last."""
+    return f"{baseline_folder(connection, goal)}acknowledged.parquet"
+
+
+LEGACY_BASELINE = "baseline.parquet"  # `baseline/<day>/baseline.parquet`, one per day, before as-of days
+
+
+def legacy_baseline_key(connection: str, goal: str, day: str) -> str:
+    return f"{baseline_folder(connection, goal)}{day}/{LEGACY_BASELINE}"
 
 
 def push_folder(connection: str, goal: str, day: str) -> str:

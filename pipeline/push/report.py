@@ -15,12 +15,14 @@ class PushReport:
     """Counts for the run's metadata. `users_*` count attributes objects, `attributes_*` changes rows.
 
     `*_to_send` is what this run had to send after skipping rows the day's journal already holds
-    (`already_acknowledged` rows). `*_sent` went out in a request; `*_accepted` Braze took;
-    `*_rejected` went to the dead-letter file (Braze's minor errors, or too large for a request);
-    `users_failed` were in requests that failed whole. `requests`, `rate_limited` (429s) and
-    `retries` are the client's counters for this run. `data_points` is what the accepted objects
-    cost as Braze bills them; `data_points_full_profile` what sending every attribute of each
-    user to send would have cost (the previous baseline with the changes applied).
+    (`already_acknowledged` rows) and holding back `held_back` rows (values older than the ones
+    Braze acknowledged from a later day's push: never sent). `*_sent` went out in a request;
+    `*_accepted` Braze took; `*_rejected` went to the dead-letter file (Braze's minor errors, or too
+    large for a request); `users_failed` were in requests that failed whole. `requests`,
+    `rate_limited` (429s) and `retries` are the client's counters for this run. `data_points` is
+    what the accepted objects cost as Braze bills them; `data_points_full_profile` what sending
+    every attribute of each user to send would have cost (the previous baseline with the changes
+    applied). `baseline_rows` counts the values the baseline holds after the run.
     """
 
     users_to_send: int
@@ -33,6 +35,7 @@ class PushReport:
     attributes_rejected: int
     users_failed: int
     already_acknowledged: int
+    held_back: int
     batches: int
     requests: int
     rate_limited: int

@@ -19,6 +19,7 @@ from pipeline.push.checkpoint import (
     apply_journal,
     journal_key,
     new_run_id,
+    newer_than,
     read_baseline,
     read_journal,
     write_baseline,
@@ -47,6 +48,7 @@ def push_changes(
     allow_create: bool,
     object_limit_mode: ObjectLimitMode = "combined",
     max_in_flight: int = 4,
+    held_back: int = 0,
     progress: Progress = _log.info,
 ) -> PushReport:
     """Send `changes` for `day`, resuming from the day's journal; see `pipeline.push` for the contracts.
@@ -55,6 +57,8 @@ def push_changes(
     array only differs once events or purchases share a request, which a push never sends.
     `max_in_flight` workers share `client` (give it a `pool_size` at least as large, or urllib3
     drops the extra connections); `progress` gets a line every 10% of the users or 5 seconds.
+    A row for a pair the baseline holds as of a later day is held back, never sent; `held_back`
+    is how many the diff already held back, added to the report's count.
     Raises `PushError` (with `.report`) when requests fail whole after the client's retries.
     """
     if object_limit_mode not in ("combined", "per_array"):
@@ -65,8 +69,10 @@ def push_changes(
     before = client.stats.as_dict()
     frame = check_changes(changes)
     journal = read_journal(store, connection, goal, day)
-    todo = frame.join(journal, on=ROW, how="anti", nulls_equal=True).sort(KEY)
-    baseline = read_baseline(store, connection, goal, day)
+    unjournaled = frame.join(journal, on=ROW, how="anti", nulls_equal=True)
+    baseline = read_baseline(store, connection, goal)
+    # Changes computed before a later day's push would otherwise send that day's values back.
+    todo = unjournaled.join(newer_than(baseline, day), on=KEY, how="anti").sort(KEY)
     run_id = new_run_id()
     run = _Run(
         client,
@@ -81,18 +87,20 @@ def push_changes(
     finally:
         write_dead_letters(store, connection, goal, day, run.dead)
 
-    new_baseline = None
-    if not run.failures:
-        accepted = pl.DataFrame(run.accepted_rows, schema=journal.schema, orient="row")
-        new_baseline = apply_journal(baseline, pl.concat([journal, accepted], how="vertical"))
-        write_baseline(store, connection, goal, day, new_baseline)
+    # Folded in even when requests failed: what Braze accepted is what it holds, and a re-run of an
+    # older day meanwhile must hold back against it.
+    accepted = pl.DataFrame(run.accepted_rows, schema=journal.schema, orient="row")
+    new_baseline = apply_journal(baseline, pl.concat([journal, accepted], how="vertical"), day)
+    if not new_baseline.equals(baseline):  # unchanged: keep its version, so computed changes stay valid
+        write_baseline(store, connection, goal, new_baseline, f"{day}/{run_id}")
     after = client.stats.as_dict()
     report = PushReport(
         users_to_send=run.users_total,
         attributes_to_send=todo.height,
-        already_acknowledged=frame.height - todo.height,
+        already_acknowledged=frame.height - unjournaled.height,
+        held_back=held_back + unjournaled.height - todo.height,
         data_points_full_profile=full_profile_points(baseline, todo),
-        baseline_rows=new_baseline.height if new_baseline is not None else 0,
+        baseline_rows=new_baseline["value"].count(),
         seconds=round(time.monotonic() - started, 3),
         **{name: int(after[name] - before[name]) for name in _STATS},
         **run.counts(),
@@ -122,7 +130,8 @@ def full_profile_points(baseline: pl.DataFrame, todo: pl.DataFrame) -> int:
     if todo.is_empty():
         return 0
     users = todo.select("identity").unique()
-    kept = baseline.join(users, on="identity", how="semi").join(todo.select(KEY), on=KEY, how="anti")
+    held = baseline.filter(pl.col("value").is_not_null())  # without the removals Braze accepted
+    kept = held.join(users, on="identity", how="semi").join(todo.select(KEY), on=KEY, how="anti")
     return payload_points(pl.concat([kept.select(ROW), todo.select(ROW)], how="vertical"))
 
 
