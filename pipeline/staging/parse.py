@@ -31,19 +31,27 @@ _INNER_BLANK = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")  # starts with a literal, so
 
 @dataclass(frozen=True)
 class Quarantined:
-    """A line that is not staged, and why."""
+    """A line that is not staged, or (`field` set) one value left out of a staged line; and why.
+
+    `raw` is the line, or for a field the value's JSON text; `braze_id` is set when known.
+    """
 
     source: str
     line: int
     reason: str
     raw: str
+    field: str | None = None
+    braze_id: str | None = None
 
     @classmethod
     def of(cls, source: str, line: int, reason: str, raw: bytes) -> Quarantined:
         return cls(source, line, reason, raw.decode("utf-8", errors="replace")[:RAW_LIMIT])
 
     def to_json(self) -> str:
-        return json.dumps({"source": self.source, "line": self.line, "reason": self.reason, "raw": self.raw})
+        return json.dumps(
+            {"source": self.source, "line": self.line, "field": self.field, "braze_id": self.braze_id,
+             "reason": self.reason, "raw": self.raw}
+        )  # fmt: skip
 
 
 @dataclass
