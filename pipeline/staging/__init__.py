@@ -24,7 +24,8 @@ A column exists when at least one user has a value, or when it is a standard fie
 the type most of its values share wins (`pipeline.staging.majority`; Int64 and Float64 are one
 type, Float64): a value of another shape is left out of its record and quarantined with its field,
 so one bad record never changes a column for everyone. Only when no type holds more than half of
-the values does the column become String holding each value's JSON text (`pipeline.staging.types`); such columns are listed in the Parquet file's key-value metadata
+the values does the column become String holding each value's JSON text (`pipeline.staging.types`);
+such columns are listed in the Parquet file's key-value metadata
 under `profilesync.json_text_columns` (a JSON list; `json_text_columns(store, key)` reads it), since
 JSON text cannot be told from plain text by its type.
 
