@@ -67,6 +67,7 @@ class Document:
     source: str
     pieces: list[Piece] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
+    field_quarantined: list[Quarantined] = field(default_factory=list)  # values left out of staged lines
     lines: int = 0  # non-blank lines
     blank: int = 0
 
@@ -157,6 +158,21 @@ def _schema_misfit(standard: dict, error: pa.ArrowInvalid) -> str:
     return f"does not fit Braze's export schema: {error}"
 
 
+def _misfits(standard: dict) -> dict[str, str]:
+    """Standard field → why its value does not fit Braze's export schema, for each that does not."""
+    out = {}
+    for name, value in standard.items():
+        try:
+            _read(_compact({name: value}).encode())
+        except pa.ArrowInvalid as exc:
+            out[name] = f"{name} does not fit Braze's export schema ({sc.STANDARD.field(name).type}): {exc}"
+    return out
+
+
+def _field(source: str, line: int, name: str, key: str, reason: str, value: object) -> Quarantined:
+    return Quarantined(source, line, reason, _compact(value)[:RAW_LIMIT], field=name, braze_id=key)
+
+
 def _compact(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -167,15 +183,25 @@ def _single(
     number, raw, value = row
     custom = value.get(sc.CUSTOM)
     standard = {k: v for k, v in value.items() if k != sc.CUSTOM}
+    key = standard.get(sc.KEY) if isinstance(standard.get(sc.KEY), str) else None
     try:
         table = _read(_compact(standard).encode())
     except pa.ArrowInvalid as exc:
-        doc.quarantined.append(Quarantined.of(doc.source, number, _schema_misfit(standard, exc), raw))
-        return []
-    if not isinstance(custom, dict):
+        misfits = _misfits(standard)
+        if key is None or not misfits or sc.KEY in misfits:
+            doc.quarantined.append(Quarantined.of(doc.source, number, _schema_misfit(standard, exc), raw))
+            return []
+        for name, reason in misfits.items():  # only these values are left out; the user is staged
+            doc.field_quarantined.append(_field(doc.source, number, name, key, reason, standard.pop(name)))
+        table = _read(_compact(standard).encode())
+    if custom is not None and not isinstance(custom, dict):
         reason = f"{sc.CUSTOM} is not a JSON object: {error}"
-        doc.quarantined.append(Quarantined.of(doc.source, number, reason, raw))
-        return []
+        if key is None:
+            doc.quarantined.append(Quarantined.of(doc.source, number, reason, raw))
+            return []
+        doc.field_quarantined.append(_field(doc.source, number, sc.CUSTOM, key, reason, custom))
+        custom = {}
+    custom = custom or {}
     arrays, names, as_json = [], [], set()
     for name, item in custom.items():
         try:

@@ -73,10 +73,13 @@ def stage_export(
     users = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=targets)  # type: ignore[arg-type]
     del frames, pieces
     users = _detect_custom_times(users)
+    users, non_finite = _without_non_finite(users)
+    misfits.append(non_finite)
     users = _drop_empty(users, fields)
     users, duplicates = _deduplicate(users, [doc.source for doc in docs])
     sources = [doc.source for doc in docs]
     quarantine = [q for doc in docs for q in doc.quarantined] + _with_raw(store, duplicates, key_of)
+    misfits.append(_parse_misfits(docs))
     quarantine += _field_quarantine(users, [m for m in misfits if m is not None], sources)
     order = {doc.source: index for index, doc in enumerate(docs)}
     quarantine.sort(key=lambda q: (order[q.source], q.line, q.field or ""))
@@ -111,6 +114,44 @@ def _misfits(frame: pl.DataFrame, json_columns: frozenset[str], bad: dict[str, s
             )
         )  # fmt: skip
     return pl.concat(parts) if parts else None
+
+
+def _without_non_finite(users: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """`users` with infinite and NaN numbers made null, and those values as misfits.
+
+    JSON has no such numbers, but the parser reads `NaN` and `Infinity`, and a number beyond
+    ±1.8e308 becomes infinite; sent on to Braze they would arrive as null (issue 8).
+    """
+    floats = [n for n, dtype in users.schema.items() if dtype.is_float() and not n.startswith("_")]
+    if not floats or not users.height:
+        return users, None
+    flags = users.select((pl.col(n).is_infinite() | pl.col(n).is_nan()).any() for n in floats).row(0)
+    bad = [name for name, flag in zip(floats, flags, strict=True) if flag]
+    if not bad:
+        return users, None
+    parts = [
+        users.filter(pl.col(n).is_not_null() & ~pl.col(n).is_finite()).select(
+            FILE, LINE, sc.KEY, pl.lit(n).alias("field"),
+            pl.format("{} is not a finite number ({}); JSON numbers stop at ±1.8e308 and Braze would "
+                      "store null", pl.lit(n), pl.col(n)).alias("reason"),
+            pl.col(n).cast(pl.String).alias("raw"),
+        )
+        for n in bad
+    ]  # fmt: skip
+    return users.with_columns(pl.when(pl.col(n).is_finite()).then(pl.col(n)).alias(n) for n in bad), pl.concat(parts)
+
+
+def _parse_misfits(docs: list[Document]) -> pl.DataFrame | None:
+    """The values the parser left out of their lines (a standard field of the wrong type), as misfits."""
+    rows = [
+        (index, q.line, q.braze_id, q.field, q.reason, q.raw)
+        for index, doc in enumerate(docs)
+        for q in doc.field_quarantined
+    ]
+    if not rows:
+        return None
+    schema = {FILE: pl.UInt32, LINE: pl.UInt32, sc.KEY: pl.String, "field": pl.String, "reason": pl.String}
+    return pl.DataFrame(rows, schema={**schema, "raw": pl.String}, orient="row")
 
 
 def _field_quarantine(users: pl.DataFrame, misfits: list[pl.DataFrame], sources: list[str]) -> list[Quarantined]:
