@@ -32,11 +32,13 @@ JSON text cannot be told from plain text by its type.
 Quarantine (`layout.staged_quarantine(...)`): JSON lines `{source, line, field, braze_id, reason,
 raw}`, `raw` truncated to 2,000 characters, ordered by source, line, field; written even when empty.
 `field` is null for a whole line; when set, only that value was left out of a staged row (`raw` is
-the value's JSON text, `braze_id` the row's). A line is
-quarantined when it is not JSON, not an object, has no (or an empty or non-text) braze_id, has a
-standard field of the wrong type or a date in neither of Braze's forms, or repeats a braze_id
-that a later line of the same export also has (the later line is staged). Invariant:
-`lines_read == rows + quarantined lines` (entries without `field`), with blank lines counted apart in `blank_lines`.
+the value's JSON text, `braze_id` the row's). A line is quarantined when it is not JSON, not an
+object, has no (or an empty or non-text) braze_id, has a date in neither of Braze's forms, or
+repeats a braze_id that a later line of the same export also has (the later line is staged). A
+value is quarantined (its field null in the staged row) when it is a standard field of the wrong
+type, not of the column's majority type, or a number that is not finite (NaN, ±Infinity, beyond
+±1.8e308). Invariant: `lines_read == rows + quarantined lines` (entries without `field`), with
+blank lines counted apart in `blank_lines`.
 """
 
 from pipeline.staging.parse import Quarantined

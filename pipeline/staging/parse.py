@@ -5,9 +5,10 @@ attributes inferred over the whole document, which is one parse block). Slow pat
 fast parse fails: each line is checked with `json.loads` (bad JSON and non-objects are
 quarantined with their line number), then the good lines are parsed again in halves until every
 part parses, so an attribute whose type changes within the file yields a few pieces with
-different types (merged later by `pipeline.staging.types`) instead of a lost file. A single line
-that still fails is quarantined when its standard fields do not fit the schema; when only a
-custom attribute is irregular (a list mixing numbers and text), that attribute is kept as JSON text.
+different types (decided later by `pipeline.staging.majority`) instead of a lost file. A single
+line that still fails loses only its standard fields that do not fit the schema (quarantined per
+field; the whole line when braze_id is the one); when only a custom attribute is irregular (a
+list mixing numbers and text), that attribute is kept as JSON text.
 """
 
 from __future__ import annotations
