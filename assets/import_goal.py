@@ -104,11 +104,14 @@ users carry none of the goal's identifiers.""",
         target = getattr(context.resources, store).store()
         result = run_staging(getattr(context.resources, exports).store(), target, connection, goal, day)
         rate = result["quarantined"] / max(1, result["lines_read"])
-        context.log.info("staged %d users, quarantined %d lines", result["rows"], result["quarantined"])
+        context.log.info(
+            "staged %d users, quarantined %d lines and %d values",
+            result["rows"], result["quarantined"], result["quarantined_fields"],
+        )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result["rows"],
-                **counts(result, "lines_read", "quarantined", "files", "columns", "bytes"),
+                **counts(result, "lines_read", "quarantined", "quarantined_fields", "files", "columns", "bytes"),
                 "uri": dg.MetadataValue.path(target.uri(str(result["users_key"]))),
                 "quarantine": dg.MetadataValue.path(target.uri(str(result["quarantine_key"]))),
                 "preview": preview(result["preview"]),

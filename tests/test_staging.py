@@ -137,23 +137,25 @@ def test_bad_lines_are_quarantined_with_source_line_and_reason(store: ObjectStor
     )
     second = put_zip(store, "seg/2.zip", {"part.json": [{"braze_id": "b1", "email": "new@example.com"}, b"   "]})
     result = stage_export(store, [first, second])
-    got = [(q.source, q.line, q.reason.split(":")[0]) for q in result.quarantine]
+    got = [(q.source, q.line, q.field, q.reason.split(":")[0]) for q in result.quarantine]
     assert got == [
-        ("seg/1.gz", 1, "duplicate braze_id b1"),
-        ("seg/1.gz", 2, "invalid JSON"),
-        ("seg/1.gz", 4, "not a JSON object but a JSON list"),
-        ("seg/1.gz", 5, "missing braze_id"),
-        ("seg/1.gz", 6, "random_bucket does not fit Braze's export schema"),
-        ("seg/1.gz", 7, "created_at is not a Braze date"),
-    ]
+        ("seg/1.gz", 1, None, "duplicate braze_id b1"),
+        ("seg/1.gz", 2, None, "invalid JSON"),
+        ("seg/1.gz", 4, None, "not a JSON object but a JSON list"),
+        ("seg/1.gz", 5, None, "missing braze_id"),
+        ("seg/1.gz", 6, "random_bucket", "random_bucket does not fit Braze's export schema (int64)"),
+        ("seg/1.gz", 7, None, "created_at is not a Braze date"),
+    ]  # a standard field of the wrong type leaves out only that value: b2 is staged
+    assert (result.quarantine[4].braze_id, result.quarantine[4].raw) == ("b2", '"high"')
     assert result.quarantine[0].raw == '{"braze_id": "b1", "email": "old@example.com"}'
     assert "seg/2.zip!part.json:1 was kept" in result.quarantine[0].reason
     assert_frame_equal(
         result.users.select("braze_id", "email"),
-        pl.DataFrame({"braze_id": ["b1", "b4"], "email": ["new@example.com", None]}),
+        pl.DataFrame({"braze_id": ["b1", "b2", "b4"], "email": ["new@example.com", None, None]}),
     )
     assert (result.lines_read, result.blank_lines) == (8, 2)
-    assert result.lines_read == result.users.height + len(result.quarantine)
+    lines = [q for q in result.quarantine if q.field is None]
+    assert result.lines_read == result.users.height + len(lines)
 
 
 def test_types_that_disagree_within_a_day_are_merged_without_loss(store: ObjectStore) -> None:

@@ -66,7 +66,8 @@ def _streams(store: ObjectStore, key: str) -> Iterator[Iterator[tuple[str, Binar
                 try:
                     archive = zipfile.ZipFile(seekable)
                 except zipfile.BadZipFile as exc:
-                    raise ExportFileError(f"{store.uri(key)}: not a readable ZIP archive ({exc})") from None
+                    problem = f"not a readable ZIP archive ({exc}); fetch the export again"
+                    raise ExportFileError(f"{store.uri(key)}: {problem}") from None
                 with archive:
                     members = sorted(i.filename for i in archive.infolist() if not i.is_dir())
                     yield ((f"{key}!{member}", archive.open(member)) for member in members)

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.exports.members import SEGMENTS
-from pipeline.exports.values import InvalidValue, canonical, check, identity, is_empty, to_braze
+from pipeline.exports.values import InvalidValue, canonical, check, identity, is_empty, printable, to_braze
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import Snapshot
 
@@ -128,7 +128,8 @@ def build_payload(
                     value = _permission_state(connection, export_field.source.permission, value)
                 text = canonical(check(export_field.braze, value))
             except InvalidValue as exc:
-                dead.append(_dead(profile_id, export_field.braze, raw, str(exc)))
+                letter = _dead(profile_id, export_field.braze, raw, str(exc))
+                dead.append({**letter, "identities": identity_rows[profile_id]})
                 continue
             rows += [(profile_id, ident, export_field.braze, text) for ident in identity_rows[profile_id]]
     frame = pl.DataFrame(rows, schema=PAYLOAD_SCHEMA, orient="row").sort("identity", "attribute")
@@ -136,7 +137,7 @@ def build_payload(
 
 
 def _dead(profile_id: str, attribute: str | None, value: Any, reason: str) -> dict[str, Any]:
-    return {"profile_id": profile_id, "attribute": attribute, "value": to_braze(value), "reason": reason}
+    return {"profile_id": profile_id, "attribute": attribute, "value": printable(to_braze(value)), "reason": reason}
 
 
 def _permission_state(connection: Connection, channel: str, level: Any) -> str:

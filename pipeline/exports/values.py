@@ -27,7 +27,9 @@ def to_braze(value: Any) -> Any:
     """A Python value read from a Parquet profile, as the JSON value Braze expects.
 
     Datetimes become ISO 8601 in UTC with `Z` (Braze's preferred time format), dates
-    `YYYY-MM-DD`, decimals floats; lists and structs keep their shape; NaN is no value.
+    `YYYY-MM-DD`, decimals floats; lists and structs keep their shape. Infinity and NaN are
+    kept as they are, so `check` refuses them: made into "no value" they would be sent as
+    `null`, which deletes the attribute in Braze.
     """
     if isinstance(value, datetime):
         moment = value.astimezone(UTC) if value.tzinfo else value
@@ -36,8 +38,6 @@ def to_braze(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
     if isinstance(value, Mapping):
         return {str(k): to_braze(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -51,8 +51,16 @@ def is_empty(value: Any) -> bool:
 
 def check(attribute: str, value: Any) -> Any:
     """`value` made ready for `attribute` (arrays de-duplicated), or InvalidValue with the reason."""
+    bad = _non_finite(value)
+    if bad is not None:
+        raise InvalidValue(
+            f"not a finite number ({bad}); JSON has no such number and Braze would store null, "
+            "deleting the attribute (a sum that overflowed?)"
+        )
     if attribute == "email" and not rules.is_valid_email(value):
         raise InvalidValue(f"{value!r} is not an e-mail address Braze accepts (EMAIL_BAD_FORMAT)")
+    if attribute == "phone" and not rules.is_valid_phone(value):
+        raise InvalidValue(f"{value!r} is not a phone number Braze accepts (E.164, e.g. +15555550123)")
     if attribute in SUBSCRIPTION_ATTRIBUTES and value not in rules.SUBSCRIPTION_STATES:
         states = ", ".join(sorted(rules.SUBSCRIPTION_STATES))
         raise InvalidValue(f"{attribute} must be one of {states}, not {value!r}")
@@ -79,6 +87,29 @@ def check(attribute: str, value: Any) -> Any:
         bad = [key for key in _keys(value) if "." in key or "$" in key or " " in key or len(key) > 255]
         if bad:
             raise InvalidValue(f"nested keys {bad[:3]} contain '.', '$' or spaces, which Braze refuses")
+    return value
+
+
+def _non_finite(value: Any) -> str | None:
+    """`inf`, `-inf` or `nan` when `value` is, or holds at any depth, such a float."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, list | tuple) else ()
+    for item in items:
+        found = _non_finite(item)
+        if found is not None:
+            return found
+    return None
+
+
+def printable(value: Any) -> Any:
+    """`value` with every non-finite float as its text (`"inf"`), for dead letters written as JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(v) for v in value]
     return value
 
 

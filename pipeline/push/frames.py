@@ -30,8 +30,12 @@ class PushInputError(ValueError):
 
 
 def canonical(value: Any) -> str:
-    """The one text of a JSON value: sorted keys, no spaces, UTF-8 kept."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The one text of a JSON value: sorted keys, no spaces, UTF-8 kept.
+
+    Infinity and NaN raise ValueError: JSON has no text for them (never `null`, which would
+    delete the attribute in Braze); `exports.values.check` dead-letters them before this.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def identity_text(identifier: Mapping[str, Any]) -> str:

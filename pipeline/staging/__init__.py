@@ -21,17 +21,24 @@ steps build on:
 
 A column exists when at least one user has a value, or when it is a standard field named in
 `fields` (the export's `fields_to_export`). When values of one attribute disagree within the day,
-`pipeline.staging.types` decides: Int64 and Float64 give Float64; any other mix gives String
-holding each value's JSON text; such columns are listed in the Parquet file's key-value metadata
+the type most of its values share wins (`pipeline.staging.majority`; Int64 and Float64 are one
+type, Float64): a value of another shape is left out of its record and quarantined with its field,
+so one bad record never changes a column for everyone. Only when no type holds more than half of
+the values does the column become String holding each value's JSON text (`pipeline.staging.types`);
+such columns are listed in the Parquet file's key-value metadata
 under `profilesync.json_text_columns` (a JSON list; `json_text_columns(store, key)` reads it), since
 JSON text cannot be told from plain text by its type.
 
-Quarantine (`layout.staged_quarantine(...)`): JSON lines `{source, line, reason, raw}`, `raw`
-truncated to 2,000 characters, ordered by source then line; written even when empty. A line is
-quarantined when it is not JSON, not an object, has no (or an empty or non-text) braze_id, has a
-standard field of the wrong type or a date in neither of Braze's forms, or repeats a braze_id
-that a later line of the same export also has (the later line is staged). Invariant:
-`lines_read == rows + quarantined`, with blank lines counted apart in `blank_lines`.
+Quarantine (`layout.staged_quarantine(...)`): JSON lines `{source, line, field, braze_id, reason,
+raw}`, `raw` truncated to 2,000 characters, ordered by source, line, field; written even when empty.
+`field` is null for a whole line; when set, only that value was left out of a staged row (`raw` is
+the value's JSON text, `braze_id` the row's). A line is quarantined when it is not JSON, not an
+object, has no (or an empty or non-text) braze_id, has a date in neither of Braze's forms, or
+repeats a braze_id that a later line of the same export also has (the later line is staged). A
+value is quarantined (its field null in the staged row) when it is a standard field of the wrong
+type, not of the column's majority type, or a number that is not finite (NaN, ±Infinity, beyond
+±1.8e308). Invariant: `lines_read == rows + quarantined lines` (entries without `field`), with
+blank lines counted apart in `blank_lines`.
 """
 
 from pipeline.staging.parse import Quarantined

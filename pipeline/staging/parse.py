@@ -5,9 +5,10 @@ attributes inferred over the whole document, which is one parse block). Slow pat
 fast parse fails: each line is checked with `json.loads` (bad JSON and non-objects are
 quarantined with their line number), then the good lines are parsed again in halves until every
 part parses, so an attribute whose type changes within the file yields a few pieces with
-different types (merged later by `pipeline.staging.types`) instead of a lost file. A single line
-that still fails is quarantined when its standard fields do not fit the schema; when only a
-custom attribute is irregular (a list mixing numbers and text), that attribute is kept as JSON text.
+different types (decided later by `pipeline.staging.majority`) instead of a lost file. A single
+line that still fails loses only its standard fields that do not fit the schema (quarantined per
+field; the whole line when braze_id is the one); when only a custom attribute is irregular (a
+list mixing numbers and text), that attribute is kept as JSON text.
 """
 
 from __future__ import annotations
@@ -31,19 +32,27 @@ _INNER_BLANK = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")  # starts with a literal, so
 
 @dataclass(frozen=True)
 class Quarantined:
-    """A line that is not staged, and why."""
+    """A line that is not staged, or (`field` set) one value left out of a staged line; and why.
+
+    `raw` is the line, or for a field the value's JSON text; `braze_id` is set when known.
+    """
 
     source: str
     line: int
     reason: str
     raw: str
+    field: str | None = None
+    braze_id: str | None = None
 
     @classmethod
     def of(cls, source: str, line: int, reason: str, raw: bytes) -> Quarantined:
         return cls(source, line, reason, raw.decode("utf-8", errors="replace")[:RAW_LIMIT])
 
     def to_json(self) -> str:
-        return json.dumps({"source": self.source, "line": self.line, "reason": self.reason, "raw": self.raw})
+        return json.dumps(
+            {"source": self.source, "line": self.line, "field": self.field, "braze_id": self.braze_id,
+             "reason": self.reason, "raw": self.raw}
+        )  # fmt: skip
 
 
 @dataclass
@@ -59,6 +68,7 @@ class Document:
     source: str
     pieces: list[Piece] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
+    field_quarantined: list[Quarantined] = field(default_factory=list)  # values left out of staged lines
     lines: int = 0  # non-blank lines
     blank: int = 0
 
@@ -149,6 +159,21 @@ def _schema_misfit(standard: dict, error: pa.ArrowInvalid) -> str:
     return f"does not fit Braze's export schema: {error}"
 
 
+def _misfits(standard: dict) -> dict[str, str]:
+    """Standard field → why its value does not fit Braze's export schema, for each that does not."""
+    out = {}
+    for name, value in standard.items():
+        try:
+            _read(_compact({name: value}).encode())
+        except pa.ArrowInvalid as exc:
+            out[name] = f"{name} does not fit Braze's export schema ({sc.STANDARD.field(name).type}): {exc}"
+    return out
+
+
+def _field(source: str, line: int, name: str, key: str, reason: str, value: object) -> Quarantined:
+    return Quarantined(source, line, reason, _compact(value)[:RAW_LIMIT], field=name, braze_id=key)
+
+
 def _compact(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -159,15 +184,25 @@ def _single(
     number, raw, value = row
     custom = value.get(sc.CUSTOM)
     standard = {k: v for k, v in value.items() if k != sc.CUSTOM}
+    key = standard.get(sc.KEY) if isinstance(standard.get(sc.KEY), str) else None
     try:
         table = _read(_compact(standard).encode())
     except pa.ArrowInvalid as exc:
-        doc.quarantined.append(Quarantined.of(doc.source, number, _schema_misfit(standard, exc), raw))
-        return []
-    if not isinstance(custom, dict):
+        misfits = _misfits(standard)
+        if key is None or not misfits or sc.KEY in misfits:
+            doc.quarantined.append(Quarantined.of(doc.source, number, _schema_misfit(standard, exc), raw))
+            return []
+        for name, reason in misfits.items():  # only these values are left out; the user is staged
+            doc.field_quarantined.append(_field(doc.source, number, name, key, reason, standard.pop(name)))
+        table = _read(_compact(standard).encode())
+    if custom is not None and not isinstance(custom, dict):
         reason = f"{sc.CUSTOM} is not a JSON object: {error}"
-        doc.quarantined.append(Quarantined.of(doc.source, number, reason, raw))
-        return []
+        if key is None:
+            doc.quarantined.append(Quarantined.of(doc.source, number, reason, raw))
+            return []
+        doc.field_quarantined.append(_field(doc.source, number, sc.CUSTOM, key, reason, custom))
+        custom = {}
+    custom = custom or {}
     arrays, names, as_json = [], [], set()
     for name, item in custom.items():
         try:

@@ -14,8 +14,9 @@ from pipeline import layout
 from pipeline.braze.export_files import iter_documents, iter_lines
 from pipeline.staging import rowhash
 from pipeline.staging import schema as sc
-from pipeline.staging.parse import FILE, LINE, Document, Quarantined, parse_document
-from pipeline.staging.types import JsonText, conform_frame, merge_schemas
+from pipeline.staging.majority import PieceTypes, decide
+from pipeline.staging.parse import FILE, LINE, RAW_LIMIT, Document, Quarantined, parse_document
+from pipeline.staging.types import JsonText, conform_frame, json_text
 from pipeline.storage import ObjectStore
 from pipeline.storage.parquet import parquet_source, write_parquet
 
@@ -60,19 +61,28 @@ def stage_export(
     ]
     for doc in docs:
         doc.pieces = []  # let the per-document frames go once merged
-    targets = merge_schemas(
-        [{sc.KEY: pl.String(), LINE: pl.UInt32(), FILE: pl.UInt32()}] + [frame.schema for frame, _j in pieces],
-        json_columns={name for _f, json_columns in pieces for name in json_columns},
+    decision = decide(
+        [PieceTypes(frame.schema, _value_counts(frame), json_columns) for frame, json_columns in pieces],
+        fixed={sc.KEY: pl.String(), LINE: pl.UInt32(), FILE: pl.UInt32()},
     )
-    frames = [conform_frame(frame, targets, keep_as_is=json_columns) for frame, json_columns in pieces]
+    targets = decision.targets
+    misfits, frames = [], []
+    for (frame, json_columns), bad in zip(pieces, decision.misfits, strict=True):
+        misfits.append(_misfits(frame, json_columns, bad))  # values of another shape, set aside
+        frames.append(conform_frame(frame.drop(*bad), targets, keep_as_is=json_columns))
     users = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=targets)  # type: ignore[arg-type]
     del frames, pieces
     users = _detect_custom_times(users)
+    users, non_finite = _without_non_finite(users)
+    misfits.append(non_finite)
     users = _drop_empty(users, fields)
     users, duplicates = _deduplicate(users, [doc.source for doc in docs])
+    sources = [doc.source for doc in docs]
     quarantine = [q for doc in docs for q in doc.quarantined] + _with_raw(store, duplicates, key_of)
+    misfits.append(_parse_misfits(docs))
+    quarantine += _field_quarantine(users, [m for m in misfits if m is not None], sources)
     order = {doc.source: index for index, doc in enumerate(docs)}
-    quarantine.sort(key=lambda q: (order[q.source], q.line))
+    quarantine.sort(key=lambda q: (order[q.source], q.line, q.field or ""))
     users = users.drop(FILE, LINE).select(_column_order(users.columns))
     json_columns = [n for n, target in targets.items() if isinstance(target, JsonText) and n in users.columns]
     return StageResult(
@@ -83,6 +93,76 @@ def stage_export(
         sources=[doc.source for doc in docs],
         json_columns=sorted(json_columns),
     )
+
+
+def _value_counts(frame: pl.DataFrame) -> dict[str, int]:
+    """Values (non-null) per column: a piece's votes in `majority.decide`."""
+    return {name: frame.height - nulls for name, nulls in frame.null_count().row(0, named=True).items()}
+
+
+def _misfits(frame: pl.DataFrame, json_columns: frozenset[str], bad: dict[str, str]) -> pl.DataFrame | None:
+    """(file, line, braze_id, field, reason, raw) of every value in the `bad` columns of a piece."""
+    parts = []
+    for name, reason in bad.items():
+        if not reason:
+            continue  # the piece has no value there
+        raw = pl.col(name) if name in json_columns else json_text(pl.col(name), frame.schema[name])
+        parts.append(
+            frame.filter(pl.col(name).is_not_null()).select(
+                FILE, LINE, sc.KEY, pl.lit(name).alias("field"), pl.lit(reason).alias("reason"),
+                raw.str.head(RAW_LIMIT).alias("raw"),
+            )
+        )  # fmt: skip
+    return pl.concat(parts) if parts else None
+
+
+def _without_non_finite(users: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """`users` with infinite and NaN numbers made null, and those values as misfits.
+
+    JSON has no such numbers, but the parser reads `NaN` and `Infinity`, and a number beyond
+    ±1.8e308 becomes infinite; sent on to Braze they would arrive as null (issue 8).
+    """
+    floats = [n for n, dtype in users.schema.items() if dtype.is_float() and not n.startswith("_")]
+    if not floats or not users.height:
+        return users, None
+    flags = users.select((pl.col(n).is_infinite() | pl.col(n).is_nan()).any() for n in floats).row(0)
+    bad = [name for name, flag in zip(floats, flags, strict=True) if flag]
+    if not bad:
+        return users, None
+    parts = [
+        users.filter(pl.col(n).is_not_null() & ~pl.col(n).is_finite()).select(
+            FILE, LINE, sc.KEY, pl.lit(n).alias("field"),
+            pl.format("{} is not a finite number ({}); JSON numbers stop at ±1.8e308 and Braze would "
+                      "store null", pl.lit(n), pl.col(n)).alias("reason"),
+            pl.col(n).cast(pl.String).alias("raw"),
+        )
+        for n in bad
+    ]  # fmt: skip
+    return users.with_columns(pl.when(pl.col(n).is_finite()).then(pl.col(n)).alias(n) for n in bad), pl.concat(parts)
+
+
+def _parse_misfits(docs: list[Document]) -> pl.DataFrame | None:
+    """The values the parser left out of their lines (a standard field of the wrong type), as misfits."""
+    rows = [
+        (index, q.line, q.braze_id, q.field, q.reason, q.raw)
+        for index, doc in enumerate(docs)
+        for q in doc.field_quarantined
+    ]
+    if not rows:
+        return None
+    schema = {FILE: pl.UInt32, LINE: pl.UInt32, sc.KEY: pl.String, "field": pl.String, "reason": pl.String}
+    return pl.DataFrame(rows, schema={**schema, "raw": pl.String}, orient="row")
+
+
+def _field_quarantine(users: pl.DataFrame, misfits: list[pl.DataFrame], sources: list[str]) -> list[Quarantined]:
+    """Quarantine entries of the values left out of staged rows (rows dropped as duplicates excepted)."""
+    if not misfits:
+        return []
+    kept = pl.concat(misfits).join(users.select(FILE, LINE), on=[FILE, LINE], how="semi")
+    return [
+        Quarantined(sources[file], line, reason, raw, field=name, braze_id=braze_id)
+        for file, line, braze_id, name, reason, raw in kept.iter_rows()
+    ]
 
 
 def _detect_custom_times(users: pl.DataFrame) -> pl.DataFrame:
@@ -161,7 +241,8 @@ def write_staged(store: ObjectStore, connection: str, goal: str, day: str, resul
     The quarantine file is written first (empty when nothing was quarantined) and the Parquet
     file last, since the Parquet file is what marks the day as staged.
     """
-    rows, quarantined = result.users.height, len(result.quarantine)
+    rows = result.users.height
+    quarantined = sum(1 for q in result.quarantine if q.field is None)
     if result.lines_read != rows + quarantined:
         raise AssertionError(f"staging lost lines: {result.lines_read} read, {rows} staged, {quarantined} quarantined")
     users_key = layout.staged_users(connection, goal, day)
@@ -171,6 +252,7 @@ def write_staged(store: ObjectStore, connection: str, goal: str, day: str, resul
     return {
         "rows": rows,
         "quarantined": quarantined,
+        "quarantined_fields": len(result.quarantine) - quarantined,
         "lines_read": result.lines_read,
         "blank_lines": result.blank_lines,
         "files": len(result.sources),
