@@ -18,10 +18,11 @@ class BrazeResource(dg.ConfigurableResource):
 
     rest_endpoint: str
     api_key: str
+    api_key_env: str = "BRAZE_API_KEY"  # the variable's name, for messages about the key (never its value)
     max_retries: int = 4
 
     def client(self) -> BrazeClient:
-        return BrazeClient(self.rest_endpoint, self.api_key, max_retries=self.max_retries)
+        return BrazeClient(self.rest_endpoint, self.api_key, max_retries=self.max_retries, api_key_env=self.api_key_env)
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -48,7 +49,9 @@ def exports_key(connection: Connection) -> str:
 def connection_resources(connection: Connection) -> dict[str, dg.ConfigurableResource]:
     return {
         braze_key(connection): BrazeResource(
-            rest_endpoint=connection.braze.rest_endpoint, api_key=dg.EnvVar(connection.braze.api_key_env)
+            rest_endpoint=connection.braze.rest_endpoint,
+            api_key=dg.EnvVar(connection.braze.api_key_env),
+            api_key_env=connection.braze.api_key_env,
         ),
         store_key(connection): StoreResource(uri=connection.storage.root),
         exports_key(connection): StoreResource(uri=connection.storage.braze_exports),

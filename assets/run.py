@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,10 @@ import dagster as dg
 
 from assets.build import group_assets, store_groups
 from assets.resources import connection_resources
+from assets.run_logging import materialize_quietly
 from assets.run_summary import error_text, summarize_run
 from pipeline.mapping import Connection
+from pipeline.preflight import check_day, ready_connections, today
 from pipeline.runs import append_run
 from pipeline.storage import StorageError, open_store
 
@@ -61,17 +62,6 @@ def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def check_day(day: str, connections: list[Connection]) -> None:
-    parsed = date.fromisoformat(day)
-    today = date.today()
-    for connection in connections:
-        if not connection.start_date <= parsed <= today:
-            raise ValueError(
-                f"{day} is outside connection {connection.name}'s partitions "
-                f"({connection.start_date} to today, {today}); pick a day in that range"
-            )
-
-
 def run_day(day: str, connections: list[Connection], instance: dg.DagsterInstance) -> list[RunSummary]:
     """One run per profile store, each materialising its enabled connections in dependency order."""
     summaries = []
@@ -84,7 +74,7 @@ def run_day(day: str, connections: list[Connection], instance: dg.DagsterInstanc
         wanted = {c.name for c in active}
         selection = [a.key for a in assets if a.key.path[0] in wanted]
         resources = {k: v for c in members for k, v in connection_resources(c).items()}
-        result = dg.materialize(
+        result = materialize_quietly(
             assets,
             selection=selection,
             partition_key=day,
@@ -167,7 +157,7 @@ def describe(step: StepSummary) -> str:
 def print_summaries(summaries: list[RunSummary]) -> None:
     from rich.table import Table
 
-    from pipeline.console import console
+    from pipeline.console import console, shown
 
     for summary in summaries:
         status = "[green]succeeded[/]" if summary.success else "[bold red]failed[/]"
@@ -178,16 +168,16 @@ def print_summaries(summaries: list[RunSummary]) -> None:
             table.add_row(step.key, describe(step))
         console.print(table)
         for failure in summary.failures:
-            console.print(f"[bold red]failed:[/] {failure}")
+            console.print("[bold red]failed:[/]", shown(failure))  # Braze's words: no markup, no controls
 
 
 def run_and_report(day: str | None) -> bool:
-    """The `profilesync run` command: run the day, print what happened; True on success."""
-    from datetime import UTC, datetime
+    """The `profilesync run` command: run the day, print what happened; True on success.
 
-    from pipeline.mapping import load_connections
-
-    day = day or datetime.now(UTC).date().isoformat()
-    summaries = run_day(day, load_connections(), dagster_instance())
+    Raises `pipeline.preflight.NotReady` before anything runs when the day, the connection
+    files, a key variable or a store folder would make the run fail at once."""
+    day = day or today()
+    connections = ready_connections(day)
+    summaries = run_day(day, connections, dagster_instance())
     print_summaries(summaries)
     return bool(summaries) and all(s.success for s in summaries)

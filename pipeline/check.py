@@ -100,15 +100,19 @@ def run_checks(client: BrazeClient | None, stores: dict[str, str]) -> list[Check
     return results
 
 
-def check_settings(endpoint: str | None, api_key: str | None, stores: dict[str, str | None]) -> list[CheckResult]:
-    """Every check for an endpoint (key from `api_key` or BRAZE_API_KEY) and the named stores."""
+def check_settings(
+    endpoint: str | None, api_key: str | None, stores: dict[str, str | None], api_key_env: str = "BRAZE_API_KEY"
+) -> list[CheckResult]:
+    """Every check for an endpoint (key from `api_key` or the variable `api_key_env`) and the named stores."""
     results: list[CheckResult] = []
     client = None
     if not endpoint:
         results.append(CheckResult("Braze endpoint", "FAIL", "not configured", "set BRAZE_REST_ENDPOINT"))
     else:
         try:
-            client = BrazeClient(endpoint, api_key, max_retries=2)
+            client = BrazeClient(endpoint, api_key, max_retries=2, api_key_env=api_key_env)
+        except BrazeAuthError as exc:  # no key, or one a header cannot hold: the message never shows it
+            results.append(CheckResult("Braze API key", "FAIL", exc.braze_message, exc.fix))
         except (ValueError, RuntimeError) as exc:
             results.append(CheckResult("Braze endpoint", "FAIL", str(exc), "set BRAZE_REST_ENDPOINT and BRAZE_API_KEY"))
     results += run_checks(client, {name: uri for name, uri in stores.items() if uri})
@@ -128,7 +132,7 @@ def check_connection(name: str) -> list[CheckResult]:
     connection = connections[name]
     try:
         api_key = connection.braze.read_api_key()
-    except SecretNotSet as exc:
+    except SecretNotSet as exc:  # unset, or holding characters no key has (SecretInvalid)
         return [CheckResult("Braze API key", "FAIL", str(exc), f"set {connection.braze.api_key_env}")]
     stores = {"Profile store": connection.storage.root, "Export bucket": connection.storage.braze_exports}
-    return check_settings(connection.braze.rest_endpoint, api_key, stores)
+    return check_settings(connection.braze.rest_endpoint, api_key, stores, connection.braze.api_key_env)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from pipeline.mapping import Connection
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -51,6 +54,7 @@ def check(
     from pipeline.console import print_checks
 
     if connection:
+        _connections_or_exit()
         results = check_connection(connection)
     else:
         results = check_settings(braze_endpoint, None, {"Profile store": storage, "Export bucket": braze_exports})
@@ -65,12 +69,15 @@ def validate(
         Path | None, typer.Option(help="Folder of connection files; default $PROFILESYNC_MAPPINGS or mappings/.")
     ] = None,
 ) -> None:
-    """Check every connection file; each error names file:line:column and the fix."""
+    """Check every connection file; each error names file:line:column and the fix.
+
+    Also checks what the files point at here: the key variables are set, local storage roots are folders.
+    """
     from pipeline.mapping import mappings_folder, validate_folder
 
     target = folder or mappings_folder()
     try:
-        errors = validate_folder(target)
+        errors = validate_folder(target, environment=True)
     except FileNotFoundError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -96,9 +103,17 @@ def run(
     date: Annotated[str | None, typer.Option("--date", help="Day to run, YYYY-MM-DD; default today (UTC).")] = None,
 ) -> None:
     """Materialise every asset of every enabled connection for one day, through Dagster."""
-    from assets.run import run_and_report  # the one command that needs Dagster itself
+    from pipeline.preflight import NotReady, parse_day
 
-    if not run_and_report(date):
+    try:
+        day = parse_day(date) if date is not None else None
+        from assets.run import run_and_report  # the one command that needs Dagster itself
+
+        succeeded = run_and_report(day)
+    except NotReady as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if not succeeded:
         raise typer.Exit(1)
 
 
@@ -110,15 +125,11 @@ def runs(
 ) -> None:
     """Recent runs and what they did, newest first, from each connection's run history (runs/)."""
     from pipeline.console import print_runs
-    from pipeline.mapping import MappingsInvalid, load_connections, mappings_folder
+    from pipeline.mapping import mappings_folder
     from pipeline.runs import list_runs
     from pipeline.storage import StorageError, open_store
 
-    try:
-        connections = load_connections()
-    except (MappingsInvalid, FileNotFoundError) as exc:
-        typer.echo(f"{exc}\nfix the connection files (see `profilesync validate`)", err=True)
-        raise typer.Exit(2) from None
+    connections = _connections_or_exit()
     chosen = [c for c in connections if connection in (None, c.name)]
     if not chosen:
         names = ", ".join(c.name for c in connections)
@@ -149,15 +160,23 @@ def profiles_show(
 ) -> None:
     """One profile, its identifiers and properties as of a day's snapshot."""
     from pipeline.console import print_profile
+    from pipeline.preflight import NotReady, parse_day
     from pipeline.profile_lookup import ProfileLookupError, lookup
+    from pipeline.storage import StorageError
 
     kind, sep, value = identifier.partition("=")
     if not sep or not kind or not value:
         typer.echo(f"{identifier!r} is not KIND=VALUE; write e.g. external_id=u1", err=True)
         raise typer.Exit(2)
     try:
-        day, profile = lookup(kind, value, day=date, connection=connection)
-    except ProfileLookupError as exc:
+        day = parse_day(date) if date is not None else None
+    except NotReady as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    _connections_or_exit()
+    try:
+        day, profile = lookup(kind, value, day=day, connection=connection)
+    except (ProfileLookupError, StorageError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     print_profile(day, profile, as_json=as_json)
@@ -172,6 +191,17 @@ def demo(
 
     if not run_demo(folder):
         raise typer.Exit(1)
+
+
+def _connections_or_exit() -> list[Connection]:
+    """The connections, or else what is wrong with the folder or the files and the fix, and exit code 2."""
+    from pipeline.preflight import NotReady, loaded_connections
+
+    try:
+        return loaded_connections()
+    except NotReady as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

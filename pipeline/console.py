@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pipeline.check import CheckResult
 from pipeline.runs import COUNTS, RunRecord
 
 console = Console()
 _STYLE = {"OK": "green", "FAIL": "bold red", "SKIP": "dim"}
+# C0 and C1 controls (ESC starts terminal sequences), DEL, and the bidi overrides that reorder text.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: str) -> Text:
+    """Text from data (Braze, the store) as a terminal shows it safely: controls escaped, no markup.
+
+    A value holding ESC sequences could clear the screen, retitle the window or fake output;
+    `[bold]` in a value is text, not a style."""
+    return Text(_CONTROL.sub(_escape, text))
+
+
+def _escape(found: re.Match[str]) -> str:
+    code = ord(found.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def print_checks(results: list[CheckResult]) -> None:
@@ -32,15 +49,15 @@ def print_profile(day: str, profile: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"day": day, **profile}, indent=2, default=str, ensure_ascii=False))
         return
-    table = Table(title=f"profile {profile.get('profile_id')} on {day}", title_justify="left")
+    table = Table(title=shown(f"profile {profile.get('profile_id')} on {day}"), title_justify="left")
     table.add_column("field")
     table.add_column("value", overflow="fold")
     for name, value in profile.items():
         if isinstance(value, dict):
             for inner, inner_value in value.items():
-                table.add_row(f"{name}.{inner}", _text(inner_value))
+                table.add_row(shown(f"{name}.{inner}"), shown(_text(inner_value)))
         else:
-            table.add_row(name, _text(value))
+            table.add_row(shown(name), shown(_text(value)))
     console.print(table)
 
 
@@ -63,7 +80,7 @@ def print_runs(records: list[RunRecord], *, as_json: bool) -> None:
         numbers = [f"{r.counts.get(name, 0):,}" for name in COUNTS]
         error = f"{r.failed_step}: {r.error}" if r.failed_step else r.error or ""
         when = r.ended_at[:19].replace("T", " ")
-        table.add_row(when, r.connection, r.day, status, *numbers, error.splitlines()[0] if error else "")
+        table.add_row(when, r.connection, r.day, status, *numbers, shown(error.splitlines()[0] if error else ""))
     console.print(table)
 
 

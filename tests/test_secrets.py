@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import SandboxHandle, run_cli
+from conftest import SandboxHandle, free_port, run_cli
 
 from pipeline.braze.errors import PERMISSION_BY_ENDPOINT, BrazeError
 from pipeline.storage import open_store
@@ -114,3 +114,83 @@ export:
     assert "secret/back/braze_push" in done.stdout  # the run really talked to Braze with the key
     assert SECRET_KEY not in done.stdout + done.stderr
     assert files_containing(tmp_path, SECRET_KEY) == []  # event log, run storage, profile store
+
+
+def broken_keys() -> dict[str, tuple[str, list[str]]]:
+    """Keys a copy-paste can produce, and the pieces of each that must never be shown."""
+    first, second = f"sk-{uuid.uuid4().hex}", uuid.uuid4().hex
+    injected = f"X-Injected-{second}: yes"
+    return {
+        "line break and a header": (f"{first}\r\n{injected}", [first, second]),
+        "not latin-1": (f"{first}\u2603{second}", [first, second]),
+    }
+
+
+BROKEN = broken_keys()
+KEY_MESSAGE = "BRAZE_API_KEY holds characters a key cannot have"
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+def test_a_key_a_header_cannot_hold_is_refused_without_being_shown(kind: str, tmp_path: Path) -> None:
+    key, pieces = BROKEN[kind]
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "shop.yaml").write_text(
+        f"""\
+connection: shop
+schedule: "0 3 * * *"
+start_date: "2026-11-01"
+braze: {{rest_endpoint: "http://127.0.0.1:{free_port()}", api_key: "${{BRAZE_API_KEY}}"}}
+storage: {{root: "{tmp_path / 'store'}", braze_exports: "{tmp_path / 'exports'}"}}
+"""
+    )
+    env = {
+        "BRAZE_API_KEY": key,
+        "BRAZE_REST_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "PROFILESYNC_MAPPINGS": str(mappings),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+    }
+    for args in (["check"], ["check", "--connection", "shop"], ["run", "--date", "2026-11-02"], ["validate"]):
+        done = run_cli(*args, env=env)
+        output = done.stdout + done.stderr
+        assert done.returncode != 0 and KEY_MESSAGE in output, (args, output)
+        assert "Traceback" not in output, (args, output)
+        assert [p for p in pieces if p in output] == [], (args, output)
+    assert [p for piece in pieces for p in files_containing(tmp_path, piece)] == []
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+def test_a_dagster_run_with_such_a_key_fails_without_showing_it(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the daemon runs a schedule: straight into Dagster, without the CLI's checks first."""
+    from assets.run import dagster_instance, run_day
+    from pipeline.mapping import load_connection_file
+    from pipeline.runs import list_runs
+
+    key, pieces = BROKEN[kind]
+    (tmp_path / "shop.yaml").write_text(
+        f"""\
+connection: shop
+schedule: "0 3 * * *"
+start_date: "2026-11-01"
+braze: {{rest_endpoint: "http://127.0.0.1:{free_port()}", api_key: "${{BRAZE_API_KEY}}"}}
+storage: {{root: "{tmp_path / 'store'}", braze_exports: "{tmp_path / 'exports'}"}}
+import:
+  - goal: buyers
+    segment: Buyers
+    identifiers: [{{braze: external_id, profile: external_id}}]
+    allow_create: true
+    fields: [{{braze: first_name, profile: first_name, strategy: set}}]
+"""
+    )
+    monkeypatch.setenv("BRAZE_API_KEY", key)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    connection = load_connection_file(tmp_path / "shop.yaml")
+    (summary,) = run_day("2026-11-02", [connection], dagster_instance())
+    assert not summary.success
+    assert [f for f in summary.failures if KEY_MESSAGE in f], summary.failures
+    texts = [*summary.failures, *(str(r.as_dict()) for r in list_runs(open_store(str(tmp_path / "store"))))]
+    assert [t for t in texts for p in pieces if p in t] == []
+    assert [p for piece in pieces for p in files_containing(tmp_path, piece)] == []  # event log, compute logs
+    assert list((tmp_path / "dagster").rglob("*.db")), "the run is recorded in the Dagster instance"

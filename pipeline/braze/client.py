@@ -27,6 +27,7 @@ from pipeline.braze.errors import (
     BrazeServerError,
     BrazeValidationError,
 )
+from pipeline.braze.keys import KEY_FIX, key_problem
 from pipeline.braze.pacing import RateLimitPacer
 
 API_KEY_ENV = "BRAZE_API_KEY"
@@ -117,11 +118,16 @@ class BrazeClient:
         backoff_cap: float = 30.0,
         pool_size: int = 16,
         sleep: Callable[[float], None] = time.sleep,
+        api_key_env: str = API_KEY_ENV,
     ) -> None:
+        """`api_key_env` names the variable the key came from, for messages about it."""
         self.base_url = validate_base_url(base_url)
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
+        key = api_key if api_key is not None else os.environ.get(api_key_env, "")
         if not key.strip():
-            raise BrazeAuthError("(configuration)", f"no API key given and {API_KEY_ENV} is not set")
+            raise BrazeAuthError("(configuration)", f"no API key given and {api_key_env} is not set")
+        problem = key_problem(key, api_key_env)
+        if problem:
+            raise BrazeAuthError("(configuration)", problem, fix=KEY_FIX)
         self.max_retries = max_retries
         self.timeout = timeout
         self.backoff_base = backoff_base
@@ -170,7 +176,10 @@ class BrazeClient:
             self.stats.add(requests=1, retries=1 if attempt else 0)
             last = attempt == self.max_retries
             try:
-                response = self._session.request(method, url, json=body, params=params, timeout=self.timeout)
+                response = self._send(method, url, body, params)
+            except BrazeError:
+                self._pacer.release(endpoint)
+                raise
             except requests.ConnectionError as exc:
                 self._pacer.release(endpoint)
                 self.stats.add(connection_errors=1)
@@ -202,6 +211,26 @@ class BrazeClient:
                 raise _error(endpoint, response)
             return _json(response)
         raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
+
+    def _send(
+        self, method: str, url: str, body: dict[str, Any] | None, params: dict[str, Any] | None
+    ) -> requests.Response:
+        """The request, with errors that would quote a header replaced by ones that do not.
+
+        requests' InvalidHeader repeats the header (the key is one) and http.client's
+        UnicodeEncodeError the character it could not encode. The key is checked when the client
+        is made, so these mean a header went bad some other way; the original is dropped, not
+        chained, so no traceback carries it."""
+        refused = None
+        try:
+            return self._session.request(method, url, json=body, params=params, timeout=self.timeout)
+        except (requests.exceptions.InvalidHeader, UnicodeError) as exc:
+            refused = type(exc).__name__
+        raise BrazeError(
+            url.removeprefix(self.base_url),
+            f"{refused}: a request header holds characters HTTP cannot carry (not shown, it may hold the key)",
+            fix=KEY_FIX,
+        )
 
     def _backoff(self, attempt: int, at_least: float | None = None) -> None:
         # Full jitter keeps many workers from retrying in lockstep.

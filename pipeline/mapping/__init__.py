@@ -4,7 +4,7 @@ connections = load_connections()          # every file, in name order; raises Ma
 errors = validate_folder()                # every error of every file, for `profilesync validate`
 """
 
-from pipeline.mapping.errors import MappingError, MappingsInvalid, SecretNotSet
+from pipeline.mapping.errors import MappingError, MappingsFolderMissing, MappingsInvalid, SecretInvalid, SecretNotSet
 from pipeline.mapping.goals import (
     ExportField,
     ExportGoal,
@@ -48,12 +48,14 @@ __all__ = [
     "ImportIdentifierMapping",
     "InteractionsSource",
     "MappingError",
+    "MappingsFolderMissing",
     "MappingsInvalid",
     "Notify",
     "Permission",
     "PermissionSource",
     "PropertySource",
     "RemainingFields",
+    "SecretInvalid",
     "SecretNotSet",
     "SegmentsSource",
     "StaticSource",

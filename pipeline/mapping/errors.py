@@ -46,3 +46,11 @@ class SecretNotSet(RuntimeError):
     """A secret's environment variable is missing when the run needs it.
 
     Raised at run time, not load time: definitions are built without secrets."""
+
+
+class SecretInvalid(SecretNotSet):
+    """A secret's variable is set, but to something that cannot be that secret (the message never shows it)."""
+
+
+class MappingsFolderMissing(FileNotFoundError):
+    """The mappings folder does not exist; the message names it and the variable that chooses it."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from pipeline.mapping import env, export_rules, pydantic_errors, rules, segment_expressions
-from pipeline.mapping.errors import MappingError, MappingsInvalid
+from pipeline.mapping.errors import MappingError, MappingsFolderMissing, MappingsInvalid
 from pipeline.mapping.model import Connection
 from pipeline.mapping.store_properties import KnownProperties, known_properties
 from pipeline.mapping.yaml_positions import Document, read_document
@@ -81,7 +81,7 @@ def load_connection_file(path: Path | str) -> Connection:
 
 def connection_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
-        raise FileNotFoundError(
+        raise MappingsFolderMissing(
             f"mappings folder {folder} does not exist; create it, or set {FOLDER_VARIABLE} "
             "to the folder that holds your connection files"
         )
@@ -138,6 +138,14 @@ def load_connections(folder: Path | None = None) -> list[Connection]:
     return connections
 
 
-def validate_folder(folder: Path | None = None) -> list[MappingError]:
-    """Every error of every connection file, for `profilesync validate`; empty when all is well."""
-    return check_folder(folder)[1]
+def validate_folder(folder: Path | None = None, *, environment: bool = False) -> list[MappingError]:
+    """Every error of every connection file, for `profilesync validate`; empty when all is well.
+
+    `environment`: also check what the files point at here and now (key variables, local
+    storage roots), as `profilesync validate` does; the files alone are checked without it."""
+    connections, errors = check_folder(folder)
+    if environment:
+        from pipeline.mapping.environment import check_environment
+
+        errors = sorted(errors + check_environment(connections), key=MappingError.sort_key)
+    return errors

@@ -12,8 +12,9 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr
 
+from pipeline.braze.keys import KEY_FIX, key_problem
 from pipeline.mapping.base import Strict
-from pipeline.mapping.errors import SecretNotSet
+from pipeline.mapping.errors import SecretInvalid, SecretNotSet
 from pipeline.mapping.goals import ExportGoal, ImportGoal
 from pipeline.mapping.permissions import Permission
 from pipeline.mapping.value_types import (
@@ -73,6 +74,9 @@ class BrazeSettings(Strict):
                 f"environment variable {self.api_key_env} is not set or empty; it holds the Braze REST API "
                 f"key (braze.api_key). Set it where the run happens, e.g. export {self.api_key_env}=..."
             )
+        problem = key_problem(value, self.api_key_env)
+        if problem:
+            raise SecretInvalid(f"{problem}; {KEY_FIX}")
         return value
 
 

@@ -84,7 +84,13 @@ def push_changes(
     )
     try:
         run.send(user_objects(todo, allow_create=allow_create), max_in_flight)
-    finally:
+    except BaseException as exc:
+        if lost := _dead_letters_lost(store, connection, goal, day, run.dead):
+            exc.add_note(lost)
+        raise
+    if run.failures:
+        lost = _dead_letters_lost(store, connection, goal, day, run.dead)
+    else:
         write_dead_letters(store, connection, goal, day, run.dead)
 
     # Folded in even when requests failed: what Braze accepted is what it holds, and a re-run of an
@@ -111,7 +117,8 @@ def push_changes(
         raise PushError(
             f"{run.label}: {len(run.failures)} of {run.batches} {what} (batch {number}: {error}); "
             f"this run's {run.journaled} accepted batches are journaled under "
-            f"{store.uri(journal_folder(connection, goal, day))}, so rerunning this day sends only the rest",
+            f"{store.uri(journal_folder(connection, goal, day))}, so rerunning this day sends only the rest"
+            + (f"; {lost}" if lost else ""),
             report,
         )
     write_summary(
@@ -133,6 +140,18 @@ def full_profile_points(baseline: pl.DataFrame, todo: pl.DataFrame) -> int:
     held = baseline.filter(pl.col("value").is_not_null())  # without the removals Braze accepted
     kept = held.join(users, on="identity", how="semi").join(todo.select(KEY), on=KEY, how="anti")
     return payload_points(pl.concat([kept.select(ROW), todo.select(ROW)], how="vertical"))
+
+
+def _dead_letters_lost(store: ObjectStore, connection: str, goal: str, day: str, letters: list[DeadLetter]) -> str:
+    """Write the day's dead letters while the push is failing; '' when written, else why not.
+
+    The push's own error is the one to report: a store that fails under the push usually fails
+    here too, and that second error must not take the first one's place."""
+    try:
+        write_dead_letters(store, connection, goal, day, letters)
+    except Exception as exc:
+        return f"the {len(letters)} dead letter(s) were not written either: {exc}"
+    return ""
 
 
 def _describe(report: PushReport) -> str:
