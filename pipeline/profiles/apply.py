@@ -55,7 +55,8 @@ def contributions(
         changed = pl.col(CHANGED_FIELDS).list.contains(write.source.column).fill_null(False)
         expr, dtype = write.source.value, write.source.dtype
         if write.strategy == "sum":
-            part = sum_input(records, changed, write, schema.get(write.property), goal, basis)
+            added = pl.col(CHANGE) == "added"
+            part = sum_input(records, changed, added, write, schema.get(write.property), goal, basis)
             bases.append(part.basis)
             quarantine.append(part.quarantine)
             # part.delta has the rows of `records` in their order

@@ -51,16 +51,25 @@ def numbers(rows: pl.DataFrame, dtype: pl.DataType, json: bool) -> tuple[pl.Expr
 
 
 def sum_input(
-    records: pl.DataFrame, changed: pl.Expr, write: Write, stored: pl.DataType | None, goal: str, basis: pl.DataFrame
+    records: pl.DataFrame,
+    changed: pl.Expr,
+    added: pl.Expr,
+    write: Write,
+    stored: pl.DataType | None,
+    goal: str,
+    basis: pl.DataFrame,
 ) -> SumInput:
     """Delta per changed record of `records` (braze_id + data columns) for `write`.
 
     A non-number is quarantined with its reason and leaves both the property and the basis
-    untouched; so does any value when the property already holds text. Empty counts as 0.
+    untouched; so does any value when the property already holds text. Empty counts as 0, also
+    for a user who comes back (`added`) empty after leaving with a value: the delta does not
+    depend on whether the user was absent in between.
     """
     source, prop = write.source, write.property
     json = source.json is not None
-    rows = records.select(KEY, changed.alias("changed"), (source.json if json else source.value).alias("value"))
+    value = source.json if json else source.value
+    rows = records.select(KEY, changed.alias("changed"), added.alias("added"), value.alias("value"))
     number, not_number, integer = numbers(rows.filter("changed"), source.dtype, json)
     if stored is not None and not (is_number(stored) or stored == pl.Null):
         bad = pl.col("changed")
@@ -76,8 +85,9 @@ def sum_input(
         pl.lit(reason).alias("reason"),
     )
     previous = basis.filter(pl.col("goal") == goal, pl.col("property") == prop).select(KEY, pl.col("value").alias("b"))
-    rows = rows.with_columns((pl.col("changed") & ~bad).alias("ok"), number.fill_null(0.0).alias("new"))
     rows = rows.join(previous, on=KEY, how="left", maintain_order="left")
+    back_empty = pl.col("added") & pl.col("value").is_null() & pl.col("b").is_not_null()
+    rows = rows.with_columns(((pl.col("changed") & ~bad) | back_empty).alias("ok"), number.fill_null(0.0).alias("new"))
     delta = pl.col("new") - pl.col("b").fill_null(0.0)
     if integer and (stored is None or not stored.is_float()):
         delta = delta.round().cast(pl.Int64)
