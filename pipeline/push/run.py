@@ -273,11 +273,11 @@ class _Run:
         """The failure when Braze's answers were lost: what may have been applied, and what to do."""
         number, error = self.failures[0]
         assert isinstance(error, BrazeAnswerLost)
-        more = sum(isinstance(other, BrazeAnswerLost) for _, other in self.failures) - 1
+        users, more = self.unanswered[number], sum(isinstance(e, BrazeAnswerLost) for _, e in self.failures) - 1
         others = f" (and {more} more {'batch' if more == 1 else 'batches'} the same way)" if more else ""
         times = {1: "", 2: " twice"}.get(error.sent, f" {error.sent} times")
         return (
-            f"Braze {error.what}{times} for batch {number} ({self.unanswered[number]:,} users){others}; "
+            f"Braze {error.what}{times} for batch {number} ({users:,} user{'s' * (users != 1)}){others}; "
             "it may have applied it: "
             f"up to {self.tally['data_points_maybe_twice']:,} data points may have been spent twice. The push "
             f"stopped; re-run to resend what was not journaled (raise braze.request_timeout_s if Braze is slow)"
