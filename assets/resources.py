@@ -19,9 +19,12 @@ class BrazeResource(dg.ConfigurableResource):
     rest_endpoint: str
     api_key: str
     max_retries: int = 4
+    request_timeout_s: float = 30.0
 
     def client(self) -> BrazeClient:
-        return BrazeClient(self.rest_endpoint, self.api_key, max_retries=self.max_retries)
+        return BrazeClient(
+            self.rest_endpoint, self.api_key, max_retries=self.max_retries, timeout=self.request_timeout_s
+        )
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -48,7 +51,9 @@ def exports_key(connection: Connection) -> str:
 def connection_resources(connection: Connection) -> dict[str, dg.ConfigurableResource]:
     return {
         braze_key(connection): BrazeResource(
-            rest_endpoint=connection.braze.rest_endpoint, api_key=dg.EnvVar(connection.braze.api_key_env)
+            rest_endpoint=connection.braze.rest_endpoint,
+            api_key=dg.EnvVar(connection.braze.api_key_env),
+            request_timeout_s=connection.braze.request_timeout_s,
         ),
         store_key(connection): StoreResource(uri=connection.storage.root),
         exports_key(connection): StoreResource(uri=connection.storage.braze_exports),
