@@ -20,9 +20,16 @@ class BrazeResource(dg.ConfigurableResource):
     api_key: str
     api_key_env: str = "BRAZE_API_KEY"  # the variable's name, for messages about the key (never its value)
     max_retries: int = 4
+    request_timeout_s: float = 30.0
 
     def client(self) -> BrazeClient:
-        return BrazeClient(self.rest_endpoint, self.api_key, max_retries=self.max_retries, api_key_env=self.api_key_env)
+        return BrazeClient(
+            self.rest_endpoint,
+            self.api_key,
+            max_retries=self.max_retries,
+            api_key_env=self.api_key_env,
+            timeout=self.request_timeout_s,
+        )
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -52,6 +59,7 @@ def connection_resources(connection: Connection) -> dict[str, dg.ConfigurableRes
             rest_endpoint=connection.braze.rest_endpoint,
             api_key=dg.EnvVar(connection.braze.api_key_env),
             api_key_env=connection.braze.api_key_env,
+            request_timeout_s=connection.braze.request_timeout_s,
         ),
         store_key(connection): StoreResource(uri=connection.storage.root),
         exports_key(connection): StoreResource(uri=connection.storage.braze_exports),

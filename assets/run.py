@@ -125,8 +125,8 @@ _SHOWN = {
     "segment_members": ("dagster/row_count", "joined", "left"),
     "export_payload": ("dagster/row_count", "identities", "dead_letters"),
     "export_changes": ("users", "attributes", "removals", "held_back", "data_points_forecast"),
-    "braze_push": ("users_accepted", "users_rejected", "held_back", "requests", "rate_limited", "data_points",
-                   "data_points_full_profile"),
+    "braze_push": ("users_accepted", "users_rejected", "held_back", "requests", "rate_limited", "timeouts",
+                   "data_points", "data_points_maybe_twice", "data_points_full_profile"),
 }  # fmt: skip
 _LABELS = {
     "dagster/row_count": "rows",
@@ -139,7 +139,10 @@ _LABELS = {
     "held_back": "held back (newer in Braze)",
     "data_points": "data points",
     "data_points_full_profile": "a full-profile push would spend",
+    "timeouts": "answers lost",
+    "data_points_maybe_twice": "data points maybe spent twice",
 }
+_ONLY_IF_ANY = {"timeouts", "data_points_maybe_twice"}  # rare; a zero would be noise on every run
 
 
 def describe(step: StepSummary) -> str:
@@ -147,7 +150,7 @@ def describe(step: StepSummary) -> str:
     names = _SHOWN.get(step.key.rsplit("/", 1)[-1], ("dagster/row_count",))
     parts = []
     for name in names:
-        if name in step.metadata:
+        if name in step.metadata and (step.metadata[name] or name not in _ONLY_IF_ANY):
             value = step.metadata[name]
             shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
             parts.append(f"{_LABELS.get(name, name)} {shown}")

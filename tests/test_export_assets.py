@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from conftest import SandboxHandle
-from import_harness import ImportHarness, step
+from import_harness import FAST_WAIT, ImportHarness, step
 
 from assets.run import StepSummary, describe
 from pipeline import layout
+from pipeline.push import baseline_key
 from pipeline.storage.parquet import read_parquet
 
 DAY1, DAY2, DAY3 = "2026-11-01", "2026-11-02", "2026-11-03"
@@ -157,6 +158,37 @@ def test_rejected_users_are_dead_lettered_and_retried_next_run(harness: ImportHa
     assert second.success
     assert sorted(o["external_id"] for o in tracked(sandbox, start)) == ["u1", "u3"]
     assert step(second, "braze_push")["users_accepted"] == 2
+
+
+def test_a_lost_answer_is_resent_once_counted_and_a_second_loss_stops_the_push(harness: ImportHarness) -> None:
+    sandbox = harness.sandbox
+    wait = FAST_WAIT + ", request_timeout_s: 2"  # the connection's timeout reaches the push's client
+    connection = harness.connection(IMPORTS, extra=SEGMENTS, exports=exports(), wait=wait)
+    sandbox.admin.set_faults(answer_delay_ms=3000, answer_delay_count=1, endpoints=["/users/track"])
+    first = harness.run(DAY1, connection)
+    assert first.success, first.failures
+    push = step(first, "braze_push")
+    assert (push["timeouts"], push["resends_after_timeout"], push["data_points_maybe_twice"]) == (1, 1, 9)
+    assert sandbox.admin.datapoints()["total"] == 2 * 9  # applied twice, billed twice
+    shown = describe(next(s for s in first.steps if s.key.endswith("braze_push")))
+    assert "answers lost 1" in shown and "data points maybe spent twice 9" in shown
+
+    harness.track({"external_id": "u1", "points": 170})
+    sandbox.admin.set_faults(answer_delay_ms=3000, endpoints=["/users/track"])
+    start = sandbox.admin.last_seq()
+    second = harness.run(DAY2, connection)
+    assert not second.success
+    (failure,) = [f for f in second.failures if "braze_push" in f]
+    assert "Braze did not answer /users/track within 2 s twice for batch 0 (1 user)" in failure
+    assert "up to 2 data points may have been spent twice. The push stopped" in failure
+    assert len(tracked(sandbox, start)) == 2  # the one batch, sent twice
+    assert not harness.store.exists(baseline_key("acme", "vip_to_braze", DAY2))  # nothing unacknowledged
+
+    sandbox.admin.clear_faults()
+    third = harness.run(DAY2, connection)
+    assert third.success, third.failures
+    assert step(third, "braze_push")["users_accepted"] == 1
+    assert "answers lost" not in describe(next(s for s in third.steps if s.key.endswith("braze_push")))
 
 
 @pytest.mark.parametrize("allow_create", [False, True])

@@ -107,7 +107,11 @@ def test_defaults(tmp_path: Path) -> None:
         30,
         10,
     )
-    assert (braze.track_object_limit_mode, braze.max_requests_in_flight) == ("combined", 4)
+    assert (braze.track_object_limit_mode, braze.max_requests_in_flight, braze.request_timeout_s) == (
+        "combined",
+        4,
+        30,
+    )
     (goal,) = connection.imports
     assert (goal.allow_create, goal.max_quarantine_rate, goal.remaining_fields) == (False, 0.01, None)
     assert goal.fields[0].strategy == "set"

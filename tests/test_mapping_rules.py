@@ -176,7 +176,8 @@ def test_unknown_nested_key_points_at_the_key(tmp_path: Path) -> None:
         "goes in this file. It is read when a run calls Braze, so definitions load without it.)",
         "6:3: unknown key 'apikey': did you mean 'api_key'? (allowed here: "
         "rest_endpoint, api_key, export_timeout_s, "
-        "export_quiet_period_s, export_poll_interval_s, track_object_limit_mode, max_requests_in_flight)",
+        "export_quiet_period_s, export_poll_interval_s, track_object_limit_mode, max_requests_in_flight, "
+        "request_timeout_s)",
     ]
 
 
@@ -444,6 +445,17 @@ def test_braze_and_storage_settings(tmp_path: Path) -> None:
     assert "input should be greater than or equal to 1" in found[2]
     assert "unsupported storage URI scheme 'gs' in 'gs://bucket'" in found[3]
     assert "'s3://' names no bucket" in found[4]
+
+
+def test_request_timeout_is_positive_and_bounded(tmp_path: Path) -> None:
+    braze = "  api_key: ${BRAZE_API_KEY}\n"
+    for value, expected in [("0", "greater than 0"), ("3600", "less than or equal to 600"), ("soon", "number")]:
+        text = BASE.replace(braze, braze + f"  request_timeout_s: {value}\n")
+        (found,) = errors(tmp_path, text)
+        line, column = pos(text, f"request_timeout_s: {value}").split(":")
+        assert found.startswith(f"{line}:{int(column) + len('request_timeout_s: ')}:"), found
+        assert "braze.request_timeout_s" in found and expected in found, found
+    assert errors(tmp_path, BASE.replace(braze, braze + "  request_timeout_s: 2.5\n")) == []
 
 
 def test_tags(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 
 import polars as pl
 import pytest
@@ -22,6 +24,7 @@ from pipeline.push import (
     push_changes,
     read_baseline,
     read_dead_letters,
+    read_journal,
     summary_key,
 )
 from pipeline.push.frames import JOURNAL_SCHEMA, legacy_baseline_key
@@ -352,6 +355,71 @@ def test_a_store_with_per_day_baselines_only_starts_from_the_latest_as_of_its_da
     assert_frame_equal(read_baseline(local_store, C, G), expected)
     assert baseline_version(local_store, C, G) == f"legacy {D2}"
     assert baseline_version(open_store(str(local_store.folder / "empty")), C, G) is None
+
+
+# -- lost answers -----------------------------------------------------------------------------------
+
+LOST_TWICE = re.compile(
+    r"Braze did not answer /users/track within 1 s twice for batch (\d+) \((\d+) users\)"
+    r"(?: \(and \d+ more batch(?:es)? the same way\))?; it may have applied it: "
+    r"up to ([\d,]+) data points may have been spent twice\. The push stopped; "
+    r"re-run to resend what was not journaled \(raise braze\.request_timeout_s if Braze is slow\)$"
+)
+
+
+def test_a_batch_whose_answer_is_lost_is_resent_once_then_the_push_stops(sandbox, local_store) -> None:
+    payload = frame([(uid(i), "tier", "gold") for i in range(450)])  # 6 batches of 75
+    progress: list[str] = []
+
+    def slow_braze_after_the_first_batch(message: str) -> None:
+        progress.append(message)
+        if sum("users sent" in m for m in progress) == 1:
+            sandbox.admin.set_faults(answer_delay_ms=2000, endpoints=["/users/track"])
+
+    with sandbox.client(timeout=1.0, max_retries=4) as client, pytest.raises(PushError) as caught:
+        push_changes(client, local_store, C, G, D1, payload, allow_create=True, max_in_flight=1,
+                     progress=slow_braze_after_the_first_batch)  # fmt: skip
+    first = [e for e in sandbox.admin.requests() if e["path"] == "/users/track"]
+    times_sent = Counter(tuple(obj["external_id"] for obj in e["body"]["attributes"]) for e in first)
+    assert sorted(times_sent.values(), reverse=True)[0] == 2, times_sent.values()  # resent once, never more
+    match = LOST_TWICE.search(str(caught.value))
+    assert match, str(caught.value)
+    answered = {batch for batch, n in times_sent.items() if n == 1}
+    lost = {batch for batch, n in times_sent.items() if n == 2}
+    assert answered and lost and len(answered) + len(lost) <= 4  # it stopped
+    assert int(match.group(2)) == 75
+    report = caught.value.report
+    assert (report.timeouts, report.resends_after_timeout) == (2 * len(lost), len(lost))
+    assert report.data_points_maybe_twice == 75 * len(lost) == int(match.group(3))
+    assert report.data_points == 75 * len(answered)
+    assert sandbox.admin.datapoints()["total"] == report.data_points + 2 * report.data_points_maybe_twice
+    assert report.users_failed == 75 * len(lost)
+    journaled = read_journal(local_store, C, G, D1)
+    assert sorted(journaled["identity"]) == sorted(uid(int(x[1:])) for batch in answered for x in batch)
+    assert not local_store.exists(baseline_key(C, G, D1))  # nothing Braze did not acknowledge
+
+    sandbox.admin.clear_faults()
+    since = sandbox.admin.last_seq()
+    with sandbox.client(timeout=1.0) as client:
+        again = push_changes(client, local_store, C, G, D1, payload, allow_create=True)
+    resent = sent_identities(track_bodies(sandbox, since))
+    assert sorted(resent) == sorted(set(payload["identity"]) - set(journaled["identity"]))
+    assert (again.timeouts, again.resends_after_timeout, again.data_points_maybe_twice) == (0, 0, 0)
+    assert_frame_equal(read_baseline(local_store, C, G, D2), as_baseline(payload))
+
+
+def test_a_batch_answered_on_its_resend_counts_the_data_points_maybe_spent_twice(sandbox, local_store) -> None:
+    payload = frame([(uid(i), "tier", "gold") for i in range(100)])  # batches of 75 and 25
+    sandbox.admin.set_faults(answer_delay_ms=2000, answer_delay_count=1, endpoints=["/users/track"])
+    with sandbox.client(timeout=1.0) as client:
+        report = push_changes(client, local_store, C, G, D1, payload, allow_create=True, max_in_flight=1)
+    assert (report.timeouts, report.resends_after_timeout) == (1, 1)
+    assert report.data_points_maybe_twice == 75  # the first batch went out twice
+    assert report.data_points == 100
+    assert sandbox.admin.datapoints()["total"] == report.data_points + report.data_points_maybe_twice
+    summary = json.loads(local_store.read_bytes(summary_key(C, G, D1)))
+    assert (summary["timeouts"], summary["resends_after_timeout"], summary["data_points_maybe_twice"]) == (1, 1, 75)
+    assert_frame_equal(read_baseline(local_store, C, G, D2), as_baseline(payload))
 
 
 # -- data points ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 
 from pipeline.braze import rules
 from pipeline.braze.errors import (
+    BrazeAnswerLost,
     BrazeAuthError,
     BrazeConnectionError,
     BrazeError,
@@ -69,6 +70,8 @@ class ClientStats:
     rate_limited: int = 0
     server_errors: int = 0
     connection_errors: int = 0
+    timeouts: int = 0  # sent, but no answer came back (read timeout, connection closed after sending)
+    resends_after_timeout: int = 0
     waited_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -79,6 +82,14 @@ class ClientStats:
 
     def as_dict(self) -> dict[str, float]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A 2xx answer's JSON body and how often the request went out before it without an answer."""
+
+    data: dict[str, Any]
+    lost_answers: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,7 @@ class TrackResult:
     purchases_processed: int
     rejected: list[RejectedRecord]
     response: dict[str, Any]
+    lost_answers: int = 0  # times the body went out unanswered before this answer: Braze may have applied it
 
 
 class BrazeClient:
@@ -164,13 +176,30 @@ class BrazeClient:
         params: dict[str, Any] | None = None,
         replay_safe: bool = True,
     ) -> dict[str, Any]:
-        """One call with pacing and bounded retries; returns the JSON body of a 2xx answer.
+        """One call with pacing and bounded retries; returns the JSON body of a 2xx answer (see `exchange`)."""
+        return self.exchange(method, endpoint, body=body, params=params, replay_safe=replay_safe).data
 
-        429s are always retried (Braze processed nothing). 5xx answers and connections lost
-        after sending are retried only when `replay_safe`, because Braze may have processed
-        the first attempt and a replayed increment or event would count twice.
+    def exchange(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        replay_safe: bool = True,
+        resends_after_lost_answer: int | None = None,
+    ) -> Reply:
+        """One call with pacing and bounded retries; the 2xx answer and how often its answer was lost.
+
+        429s and connections that failed before sending are always retried (Braze processed
+        nothing). 5xx answers and lost answers (read timeout, connection closed after sending)
+        are retried only when `replay_safe`, because Braze may have processed the first attempt
+        and a replayed increment or event would count twice; a lost answer is resent at most
+        `resends_after_lost_answer` times (None: as often as `max_retries` allows), because even
+        a harmless replay is billed again. Then `BrazeAnswerLost` says how often it went out.
         """
         url = self.base_url + endpoint
+        lost = 0  # times the request went out and no answer came back
         for attempt in range(self.max_retries + 1):
             self.stats.add(waited_s=self._pacer.acquire(endpoint))
             self.stats.add(requests=1, retries=1 if attempt else 0)
@@ -180,18 +209,20 @@ class BrazeClient:
             except BrazeError:
                 self._pacer.release(endpoint)
                 raise
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, requests.Timeout) as exc:
                 self._pacer.release(endpoint)
                 self.stats.add(connection_errors=1)
-                if last or (not _never_sent(exc) and not replay_safe):
-                    raise BrazeConnectionError(endpoint, f"{type(exc).__name__} contacting {url}") from None
-                self._backoff(attempt)
-                continue
-            except requests.Timeout:
-                self._pacer.release(endpoint)
-                self.stats.add(connection_errors=1)
-                if last or not replay_safe:
-                    raise BrazeConnectionError(endpoint, f"no answer from {url} within {self.timeout} s") from None
+                if _never_sent(exc):
+                    if last:
+                        raise BrazeConnectionError(endpoint, f"{type(exc).__name__} contacting {url}") from None
+                    self._backoff(attempt)
+                    continue
+                lost += 1
+                self.stats.add(timeouts=1)
+                allowed = self.max_retries if resends_after_lost_answer is None else resends_after_lost_answer
+                if last or not replay_safe or lost > allowed:
+                    raise _answer_lost(endpoint, exc, lost, self.timeout) from None
+                self.stats.add(resends_after_timeout=1)
                 self._backoff(attempt)
                 continue
             hold = self._pacer.record(endpoint, response.status_code, response.headers)
@@ -209,7 +240,7 @@ class BrazeClient:
                 continue
             if response.status_code >= 400:
                 raise _error(endpoint, response)
-            return _json(response)
+            return Reply(_json(response), lost)
         raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
 
     def _send(
@@ -326,12 +357,19 @@ class BrazeClient:
             page += 1
 
 
-def _never_sent(exc: requests.ConnectionError) -> bool:
+def _never_sent(exc: requests.RequestException) -> bool:
     """True when the connection failed before the request left, so resending cannot duplicate it."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False  # a read timeout: the request went out
     reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _answer_lost(endpoint: str, exc: requests.RequestException, sent: int, timeout: float) -> BrazeAnswerLost:
+    timed_out = isinstance(exc, requests.Timeout)
+    return BrazeAnswerLost(endpoint, sent=sent, timeout_s=timeout if timed_out else None, cause=type(exc).__name__)
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

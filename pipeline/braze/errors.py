@@ -90,3 +90,27 @@ class BrazeServerError(BrazeError):
 
 class BrazeConnectionError(BrazeError):
     fix = "Braze could not be reached through every retry; check the REST endpoint and the network"
+
+
+class BrazeAnswerLost(BrazeConnectionError):
+    """The request went out but no answer came back (read timeout, or the connection closed after sending).
+
+    Braze may have applied it. `sent` is how many times it went out without an answer, so a
+    caller can say how often the same body may have been applied; `timeout_s` is None when
+    the connection closed rather than timed out.
+    """
+
+    def __init__(self, endpoint: str, *, sent: int, timeout_s: float | None, cause: str = "") -> None:
+        self.sent = sent
+        self.timeout_s = timeout_s
+        if timeout_s is not None:
+            self.what = f"did not answer {endpoint} within {timeout_s:g} s"
+        else:
+            self.what = f"closed the connection before answering {endpoint}" + (f" ({cause})" if cause else "")
+        times = {1: "once", 2: "twice"}.get(sent, f"{sent} times")
+        super().__init__(
+            endpoint,
+            f"{self.what}; sent {times} without an answer",
+            fix="Braze may have applied it although the answer was lost; "
+            "raise braze.request_timeout_s if Braze is slow",
+        )

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 ENDPOINT = "/users/track"
 # Without these, one object is a plain set of values and sending it twice changes nothing.
 _NON_IDEMPOTENT_OPS = frozenset({"inc", "add", "remove", "$add", "$remove", "$update"})
+# A body whose answer was lost may have been applied, and every resend is billed again: resend once.
+RESENDS_AFTER_LOST_ANSWER = 1
 
 
 def is_replay_safe(attributes: list[dict[str, Any]], events: list[Any], purchases: list[Any]) -> bool:
@@ -35,12 +37,18 @@ def track(
     if not body:
         raise ValueError("track() needs at least one attributes, events or purchases object")
     try:
-        answer = client.post(ENDPOINT, body, replay_safe=is_replay_safe(attributes, events, purchases))
-        fatal = False
+        reply = client.exchange(
+            "POST",
+            ENDPOINT,
+            body=body,
+            replay_safe=is_replay_safe(attributes, events, purchases),
+            resends_after_lost_answer=RESENDS_AFTER_LOST_ANSWER,
+        )
+        answer, lost, fatal = reply.data, reply.lost_answers, False
     except BrazeValidationError as exc:
         if not _names_objects(exc.errors):
             raise  # e.g. "Max Input Length Exceeded": a request problem, not a record problem
-        answer, fatal = {"message": exc.braze_message, "errors": exc.errors}, True
+        answer, lost, fatal = {"message": exc.braze_message, "errors": exc.errors}, 0, True
 
     rejected: list[RejectedRecord] = []
     for error in answer.get("errors") or []:
@@ -63,6 +71,7 @@ def track(
         purchases_processed=int(answer.get("purchases_processed") or 0),
         rejected=sorted(rejected, key=lambda r: (r.input_array, r.index)),
         response=answer,
+        lost_answers=lost,
     )
 
 

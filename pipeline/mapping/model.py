@@ -65,6 +65,14 @@ class BrazeSettings(Strict):
     max_requests_in_flight: int = Field(
         default=4, ge=1, description="At most this many /users/track requests at once; lower it on 429s."
     )
+    request_timeout_s: float = Field(
+        default=30,
+        gt=0,
+        le=600,
+        description="Seconds to wait for Braze to connect, and again for its answer, on every REST call. "
+        "A /users/track batch whose answer is late may have been applied: it is resent once, then the "
+        "push stops; raise this if Braze is slow.",
+    )
 
     def read_api_key(self) -> str:
         """The key from the environment, read at run time and never stored on the model."""

@@ -53,6 +53,13 @@ whole after the client's retries (5xx, connection lost, 429s throughout) is not 
 the push stops sending, waits for the requests in flight, and raises `PushError` after their
 journals are written, so a rerun resends only the rest.
 
+**Lost answers.** A batch sent whose answer never came (no answer within the connection's
+`braze.request_timeout_s`, or the connection closed after sending) may have been applied, and a
+resend is billed again: the client resends it once. Answered then, it is journaled as usual and
+its points count in `data_points_maybe_twice`; lost again, it is neither journaled nor in the
+baseline, the push stops as above and `PushError` says how many data points may have been spent
+twice. A rerun resends it (Braze holds the same values either way).
+
 **Requests.** One attributes object per identity, `{**identity, attribute: value, ...}`, plus
 `"_update_existing_only": true` when creation is not allowed (with creation allowed, alias-only
 identities get an explicit `false`, which Braze needs to create them). At most 75 objects and

@@ -19,10 +19,13 @@ class PushReport:
     Braze acknowledged from a later day's push: never sent). `*_sent` went out in a request;
     `*_accepted` Braze took; `*_rejected` went to the dead-letter file (Braze's minor errors, or too
     large for a request); `users_failed` were in requests that failed whole. `requests`,
-    `rate_limited` (429s) and `retries` are the client's counters for this run. `data_points` is
-    what the accepted objects cost as Braze bills them; `data_points_full_profile` what sending
-    every attribute of each user to send would have cost (the previous baseline with the changes
-    applied). `baseline_rows` counts the values the baseline holds after the run.
+    `rate_limited` (429s) and `retries` are the client's counters for this run; `timeouts` requests
+    whose answer never came (read timeout, or the connection closed after sending),
+    `resends_after_timeout` how many of those were sent again. `data_points` is what the accepted
+    objects cost as Braze bills them; `data_points_maybe_twice` the points of batches resent after
+    a lost answer, which Braze may have applied (and billed) twice; `data_points_full_profile` what
+    sending every attribute of each user to send would have cost (the previous baseline with the
+    changes applied). `baseline_rows` counts the values the baseline holds after the run.
     """
 
     users_to_send: int
@@ -40,7 +43,10 @@ class PushReport:
     requests: int
     rate_limited: int
     retries: int
+    timeouts: int
+    resends_after_timeout: int
     data_points: int
+    data_points_maybe_twice: int
     data_points_full_profile: int
     baseline_rows: int
     seconds: float

@@ -13,7 +13,7 @@ from typing import Literal
 import polars as pl
 
 from pipeline.braze import BrazeClient
-from pipeline.braze.errors import BrazeError
+from pipeline.braze.errors import BrazeAnswerLost, BrazeError
 from pipeline.braze.rules import MAX_BODY_BYTES, MAX_TRACK_OBJECTS
 from pipeline.push.checkpoint import (
     apply_journal,
@@ -34,7 +34,7 @@ Progress = Callable[[str], None]
 ObjectLimitMode = Literal["combined", "per_array"]
 PROGRESS_EVERY_S = 5.0
 _log = logging.getLogger(__name__)
-_STATS = ("requests", "rate_limited", "retries")
+_STATS = ("requests", "rate_limited", "retries", "timeouts", "resends_after_timeout")
 
 
 def push_changes(
@@ -111,6 +111,8 @@ def push_changes(
         **{name: int(after[name] - before[name]) for name in _STATS},
         **run.counts(),
     )
+    if run.failures and isinstance(run.failures[0][1], BrazeAnswerLost):
+        raise PushError(f"{run.label}: {run.answer_lost_message()}", report)
     if run.failures:
         number, error = run.failures[0]
         what = "requests failed after the client's retries" if isinstance(error, BrazeError) else "batches failed"
@@ -155,9 +157,16 @@ def _dead_letters_lost(store: ObjectStore, connection: str, goal: str, day: str,
 
 
 def _describe(report: PushReport) -> str:
+    lost = (
+        f", {report.timeouts:,} answers lost ({report.resends_after_timeout:,} resent; up to "
+        f"{report.data_points_maybe_twice:,} data points may have been spent twice)"
+        if report.timeouts
+        else ""
+    )
     return (
         f"{report.users_accepted:,} users accepted, {report.users_rejected:,} rejected, "
         f"{report.requests:,} requests, {report.rate_limited:,} rate limited, {report.data_points:,} data points"
+        f"{lost}"
     )
 
 
@@ -168,6 +177,7 @@ class _Outcome:
     rejected: dict[int, str] = field(default_factory=dict)  # index in the batch -> Braze's reason
     rows: list[tuple[str, str, str | None]] = field(default_factory=list)  # what Braze accepted
     answered: bool = False  # Braze answered 2xx (or refused every object by name)
+    lost: int = 0  # times the batch went out without an answer: each may have been applied
     error: Exception | None = None
 
 
@@ -188,10 +198,11 @@ class _Run:
         self.dead: list[DeadLetter] = []
         self.accepted_rows: list[tuple[str, str, str | None]] = []
         self.failures: list[tuple[int, Exception]] = []
+        self.unanswered: dict[int, int] = {}  # batch number -> users, for batches that failed whole
         self.batches = self.finished = self.journaled = 0
         self.tally = dict.fromkeys(
             ("users_sent", "attributes_sent", "users_accepted", "attributes_accepted", "users_rejected",
-             "attributes_rejected", "users_failed", "data_points"), 0)  # fmt: skip
+             "attributes_rejected", "users_failed", "data_points", "data_points_maybe_twice"), 0)  # fmt: skip
         self._step = max(1, math.ceil(users_total / 10))
         self._next_mark = self._step
         self._last_progress = time.monotonic()
@@ -244,7 +255,7 @@ class _Run:
         outcome = _Outcome(number, batch)
         try:
             result = self.client.track(attributes=[obj.body for obj in batch])
-            outcome.answered = True
+            outcome.answered, outcome.lost = True, result.lost_answers
             outcome.rejected = {r.index: r.reason for r in result.rejected if r.input_array == "attributes"}
             rows = [
                 (obj.identity, name, value)
@@ -257,6 +268,7 @@ class _Run:
                 write_journal(self.store, self.journal_key_of(number), rows)
         except Exception as exc:  # reported by the calling thread, which stops the run
             outcome.error = exc
+            outcome.lost = exc.sent if isinstance(exc, BrazeAnswerLost) else outcome.lost
         return outcome
 
     def _collect(self, futures: Iterable[Future[_Outcome]]) -> None:
@@ -267,6 +279,9 @@ class _Run:
             if not outcome.answered:
                 self.failures.append((outcome.number, outcome.error))
                 self.tally["users_failed"] += len(outcome.batch)
+                self.unanswered[outcome.number] = len(outcome.batch)
+                if outcome.lost >= 2:  # each send may have been applied
+                    self.tally["data_points_maybe_twice"] += sum(obj.points for obj in outcome.batch)
                 continue
             if outcome.error is not None:  # accepted by Braze, but the journal write failed: resent next run
                 self.failures.append((outcome.number, outcome.error))
@@ -276,9 +291,25 @@ class _Run:
             accepted = [obj for i, obj in enumerate(outcome.batch) if i not in outcome.rejected]
             self._add("users_accepted", "attributes_accepted", accepted)
             self.tally["data_points"] += sum(obj.points for obj in accepted)
+            if outcome.lost:  # the unanswered send may have been applied as well as the answered one
+                self.tally["data_points_maybe_twice"] += sum(obj.points for obj in accepted)
             for index, reason in outcome.rejected.items():
                 self._dead(outcome.batch[index], reason)
             self._tick()
+
+    def answer_lost_message(self) -> str:
+        """The failure when Braze's answers were lost: what may have been applied, and what to do."""
+        number, error = self.failures[0]
+        assert isinstance(error, BrazeAnswerLost)
+        users, more = self.unanswered[number], sum(isinstance(e, BrazeAnswerLost) for _, e in self.failures) - 1
+        others = f" (and {more} more {'batch' if more == 1 else 'batches'} the same way)" if more else ""
+        times = {1: "", 2: " twice"}.get(error.sent, f" {error.sent} times")
+        return (
+            f"Braze {error.what}{times} for batch {number} ({users:,} user{'s' * (users != 1)}){others}; "
+            "it may have applied it: "
+            f"up to {self.tally['data_points_maybe_twice']:,} data points may have been spent twice. The push "
+            f"stopped; re-run to resend what was not journaled (raise braze.request_timeout_s if Braze is slow)"
+        )
 
     def _dead(self, obj: UserObject, reason: str) -> None:
         self.dead.append(DeadLetter(obj.identity, obj.profile_id, obj.sent_attributes(), reason))

@@ -4,8 +4,8 @@ Order of checks for an API call, first failure wins:
 unknown path 404 (a known path with a trailing slash 403; wrong method 405) → injected faults
 (latency, dropped connection, 5xx) → `Authorization: Bearer KEY` 401 → permission 403 → rate
 limit 429 (and injected 429 bursts) → `Content-Type: application/json` 415 → body over 4 MB 413
-→ invalid JSON 400 → the endpoint. Every answer after authentication carries the
-`X-RateLimit-*` headers; every error is a JSON object with `message`.
+→ invalid JSON 400 → the endpoint; an injected answer delay then holds the answer back. Every
+answer after authentication carries the `X-RateLimit-*` headers; every error is a JSON object with `message`.
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ def answer_call(sb: Sandbox, request: Request) -> Answer:
     }
     with sb.lock:
         sb.log.add(entry)
+    delay = 0.0 if answer is DROPPED else sb.faults.answer_delay_s(request.path)
+    if delay:
+        time.sleep(delay)  # the request is applied and logged; only its answer is late
     return answer
 
 

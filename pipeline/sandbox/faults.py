@@ -7,7 +7,11 @@ Set with `POST /_sandbox/faults` (replaces every fault; omitted fields are off),
   (default 500; 502/503/504 also sensible) before authentication, as a gateway would;
 - `burst_429`: the next N authenticated requests get a 429 with the rate-limit headers (or
   `X-Ratelimit-Retry-After` in MAU mode), retryable after `burst_429_retry_s` (default 1);
-- `latency_ms`: added before every answer;
+- `latency_ms`: added before a request is handled; past the client's timeout, the client gives
+  up while the request is still applied afterwards (its body was sent whole);
+- `answer_delay_ms`: held after a request has been handled (applied and logged), before its
+  answer goes out: Braze slower to answer than the client waits, with the work done all the
+  same; `answer_delay_count` limits it to the next N requests (0: every request);
 - `drop_connections` (the next N requests) and/or `drop_rate` (0..1): the socket is shut down
   without an answer;
 - `track_reject_rate` (0..1): that share of otherwise valid `/users/track` objects comes back
@@ -38,6 +42,8 @@ class FaultSpec:
     burst_429: int = 0
     burst_429_retry_s: int = 1
     latency_ms: int = 0
+    answer_delay_ms: int = 0
+    answer_delay_count: int = 0
     drop_connections: int = 0
     drop_rate: float = 0.0
     track_reject_rate: float = 0.0
@@ -62,6 +68,8 @@ class FaultSpec:
         for name in ("error_rate_5xx", "drop_rate", "track_reject_rate"):
             if not 0 <= float(getattr(spec, name)) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
+        if int(spec.latency_ms) < 0 or int(spec.answer_delay_ms) < 0 or int(spec.answer_delay_count) < 0:
+            raise ValueError("latency_ms, answer_delay_ms and answer_delay_count must not be negative")
         if not 500 <= int(spec.error_status) <= 599:
             raise ValueError("error_status must be a 5xx status")
         if spec.callback not in CALLBACK_MODES:
@@ -82,6 +90,7 @@ class Faults:
         with self._lock:
             self.spec = spec
             self._rng = random.Random(spec.seed)
+            self._delayed_all = spec.answer_delay_count == 0  # a count runs out; none means every answer
             self.injected: dict[str, int] = {"5xx": 0, "429": 0, "dropped": 0, "track_rejected": 0}
 
     def state(self) -> dict[str, Any]:
@@ -93,6 +102,15 @@ class Faults:
 
     def latency_s(self, path: str) -> float:
         return self.spec.latency_ms / 1000 if self._applies(path) else 0.0
+
+    def answer_delay_s(self, path: str) -> float:
+        """Seconds to hold this answer back after handling the request."""
+        with self._lock:
+            if not self.spec.answer_delay_ms or not self._applies(path):
+                return 0.0
+            if self._delayed_all or self._take("answer_delay_count"):
+                return self.spec.answer_delay_ms / 1000
+            return 0.0
 
     def drop(self, path: str) -> bool:
         with self._lock:
