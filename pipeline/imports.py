@@ -192,11 +192,12 @@ def run_profiles(
     applied, order = [], []
     for connection, goal in goals:
         key = layout.user_changes(connection.name, goal.name, day)
-        applies = connection.enabled or store.exists(key)  # a switched-off connection adds only the days it ran
+        exists = store.exists(key)
+        applies = connection.enabled or exists  # a switched-off connection adds only the days it ran
         order.append(GoalOfDay(connection.name, goal.name, applies))
         if not applies:
             continue
-        if not store.exists(key):
+        if not exists:
             raise ObjectNotFound(
                 f"{store.uri(key)} does not exist: materialize user_changes of {qualified(connection, goal)} "
                 f"for {day} before the profiles"
