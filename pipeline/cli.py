@@ -94,11 +94,14 @@ def schema() -> None:
 @app.command()
 def run(
     date: Annotated[str | None, typer.Option("--date", help="Day to run, YYYY-MM-DD; default today (UTC).")] = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Ask Braze for new segment exports even if the day has them.")
+    ] = False,
 ) -> None:
     """Materialise every asset of every enabled connection for one day, through Dagster."""
     from assets.run import run_and_report  # the one command that needs Dagster itself
 
-    if not run_and_report(date):
+    if not run_and_report(date, refresh=refresh):
         raise typer.Exit(1)
 
 

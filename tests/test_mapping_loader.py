@@ -107,6 +107,7 @@ def test_defaults(tmp_path: Path) -> None:
         30,
         10,
     )
+    assert braze.export_size_tolerance == 0.01
     assert (braze.track_object_limit_mode, braze.max_requests_in_flight) == ("combined", 4)
     (goal,) = connection.imports
     assert (goal.allow_create, goal.max_quarantine_rate, goal.remaining_fields) == (False, 0.01, None)
