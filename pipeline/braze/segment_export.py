@@ -117,7 +117,7 @@ def wait_for_files(
         if seen != last_seen:
             if files:
                 progress(f"{len(files)} export file(s) so far under {object_prefix}")
-            last_seen, stable_since, checked_at = seen, now, None
+            last_seen, stable_since, checked_at, why_not = seen, now, None, None
         elif (
             files
             and now - stable_since >= quiet_period_s
@@ -152,8 +152,8 @@ def _incomplete(
         )
     if why_not is None:
         return (
-            f"segment export {object_prefix} did not complete within {timeout_s:.0f} s ({len(files)} file(s) so far, "
-            f"still changing at {where}); raise braze.export_timeout_s"
+            f"segment export {object_prefix} did not complete within {timeout_s:.0f} s ({len(files)} file(s) so far "
+            f"at {where}, not yet unchanged for braze.export_quiet_period_s); raise braze.export_timeout_s"
         )
     heard = "Braze's callback never came" if callback is not None else "no callback can reach this machine"
     return (
