@@ -38,12 +38,13 @@ def import_goal_assets(connection: Connection, goal: ImportGoal) -> list[dg.Asse
     @dg.asset(
         key=export_asset,
         kinds={"braze", "s3"},
-        code_version="1",
+        code_version="2",
         required_resource_keys={braze, store, exports},
         description=f"""Braze segment {goal.segment!r} exported to the export bucket for the day.
 
 Asks `/users/export/segment` only for the fields the goal maps ({", ".join(fields + custom)}),
-waits for the files (callback, or a quiet bucket), and records the manifest. A day keeps its
+waits until the export is proven whole (Braze's callback, or a count of its users matching Braze's
+segment size; a quiet bucket alone proves nothing), and records the manifest. A day keeps its
 first export: Braze only exports the present, so a re-run re-stages the same files unless
 `refresh` is set.""",
         **common,
@@ -73,6 +74,7 @@ first export: Braze only exports the present, so a re-run re-stages the same fil
                 "files": len(manifest["files"]),
                 "bytes": sum(f["size"] for f in manifest["files"]),
                 "completion": manifest["completion"],
+                "segment_size": manifest.get("segment_size"),
                 "waited_s": float(manifest["waited_s"]),
                 "reused": reused,
                 "fields_to_export": ", ".join(manifest["fields_to_export"]),

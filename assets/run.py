@@ -62,8 +62,22 @@ def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def run_day(day: str, connections: list[Connection], instance: dg.DagsterInstance) -> list[RunSummary]:
-    """One run per profile store, each materialising its enabled connections in dependency order."""
+def refresh_config(assets: list[dg.AssetsDefinition], selection: list[dg.AssetKey]) -> dict[str, Any]:
+    """Run config asking every selected segment_export for a new export (SegmentExportConfig.refresh)."""
+    chosen = set(selection)
+    return {
+        asset.op.name: {"config": {"refresh": True}}
+        for asset in assets
+        if asset.key in chosen and asset.key.path[-1] == "segment_export"
+    }
+
+
+def run_day(
+    day: str, connections: list[Connection], instance: dg.DagsterInstance, refresh: bool = False
+) -> list[RunSummary]:
+    """One run per profile store, each materialising its enabled connections in dependency order.
+
+    `refresh` asks Braze for a new export of every import goal even when the day has one."""
     summaries = []
     for members in store_groups(connections):
         active = [c for c in members if c.enabled]
@@ -81,7 +95,10 @@ def run_day(day: str, connections: list[Connection], instance: dg.DagsterInstanc
             instance=instance,
             resources=resources,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "INFO"}}},
+                **({"ops": refresh_config(assets, selection)} if refresh else {}),
+            },
             tags={"profilesync/connections": ",".join(sorted(wanted))},
         )
         summary = RunSummary(result.run_id, result.success, day, sorted(wanted))
@@ -174,13 +191,14 @@ def print_summaries(summaries: list[RunSummary]) -> None:
             console.print("[bold red]failed:[/]", shown(failure))  # Braze's words: no markup, no controls
 
 
-def run_and_report(day: str | None) -> bool:
+def run_and_report(day: str | None, refresh: bool = False) -> bool:
     """The `profilesync run` command: run the day, print what happened; True on success.
 
     Raises `pipeline.preflight.NotReady` before anything runs when the day, the connection
-    files, a key variable or a store folder would make the run fail at once."""
+    files, a key variable or a store folder would make the run fail at once. `refresh` asks
+    Braze for new segment exports."""
     day = day or today()
     connections = ready_connections(day)
-    summaries = run_day(day, connections, dagster_instance())
+    summaries = run_day(day, connections, dagster_instance(), refresh=refresh)
     print_summaries(summaries)
     return bool(summaries) and all(s.success for s in summaries)

@@ -34,6 +34,7 @@ def _probes(client: BrazeClient) -> list[tuple[str, Callable[[], Any]]]:
         ("users.export.segment", lambda: client.post("/users/export/segment", {})),
         ("segments.list", lambda: client.get("/segments/list", {"page": 0})),
         ("segments.details", lambda: client.segment_details(_PROBE_ID)),
+        ("segments.data_series", lambda: client.segment_size(_PROBE_ID)),
         ("campaigns.list", lambda: client.get("/campaigns/list", {"page": 0})),
         ("campaigns.details", lambda: client.campaign_details(_PROBE_ID)),
     ]

@@ -101,6 +101,9 @@ def schema() -> None:
 @app.command()
 def run(
     date: Annotated[str | None, typer.Option("--date", help="Day to run, YYYY-MM-DD; default today (UTC).")] = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Ask Braze for new segment exports even if the day has them.")
+    ] = False,
 ) -> None:
     """Materialise every asset of every enabled connection for one day, through Dagster."""
     from pipeline.preflight import NotReady, parse_day
@@ -109,7 +112,7 @@ def run(
         day = parse_day(date) if date is not None else None
         from assets.run import run_and_report  # the one command that needs Dagster itself
 
-        succeeded = run_and_report(day)
+        succeeded = run_and_report(day, refresh=refresh)
     except NotReady as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

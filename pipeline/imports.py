@@ -20,7 +20,8 @@ from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.braze.callback import CallbackListener
 from pipeline.braze.client import is_loopback
-from pipeline.braze.segment_export import ExportManifest, count_users, resolve_segment, wait_for_files
+from pipeline.braze.export_evidence import SegmentSize, SizeUnavailable, UserCounter
+from pipeline.braze.segment_export import ExportIncomplete, ExportManifest, resolve_segment, wait_for_files
 from pipeline.day_order import GoalOfDay, check_day_order
 from pipeline.delta import compute_changes
 from pipeline.mapping import Connection, ImportGoal
@@ -81,8 +82,8 @@ def goal_rules(connection: Connection, goal: ImportGoal) -> GoalRules:
 
 
 def _callback_listener(rest_endpoint: str) -> CallbackListener | None:
-    """A loopback listener when Braze itself is on loopback (the sandbox); otherwise the
-    export is judged complete by its quiet period, since Braze cannot reach this machine."""
+    """A loopback listener when Braze itself is on loopback (the sandbox). Otherwise Braze cannot
+    reach this machine, and only a count matching Braze's segment size can prove an export whole."""
     return CallbackListener() if is_loopback(urlsplit(rest_endpoint).hostname or "") else None
 
 
@@ -106,8 +107,10 @@ def run_segment_export(
 ) -> tuple[dict[str, Any], bool]:
     """Export the goal's segment once per day; returns the manifest and whether it was reused.
 
-    Braze can only export the present, so a day that already has an export keeps it: re-running
-    the day re-stages the same files instead of relabelling today's data with an old date.
+    The manifest is written only once the export is proven whole (see export_evidence.py), so
+    a failed wait leaves nothing a re-run would reuse. Braze can only export the present, so a
+    day that already has an export keeps it: re-running the day re-stages the same files
+    instead of relabelling today's data with an old date.
     """
     existing = None if refresh else read_manifest(store, connection.name, goal.name, day)
     if existing is not None:
@@ -117,6 +120,16 @@ def run_segment_export(
     fields, custom = export_fields(goal)
     listener = _callback_listener(connection.braze.rest_endpoint)
     settings = connection.braze
+    size = SegmentSize(client, str(segment["id"]), str(segment.get("name", "")), settings.export_size_tolerance)
+    if listener is None:
+        try:  # before asking for an export that nothing could prove complete
+            size.fetch()
+        except SizeUnavailable as exc:
+            raise ExportIncomplete(
+                f"cannot prove a segment export of {qualified(connection, goal)} complete: Braze's callback cannot "
+                f"reach this machine and {exc}"
+            ) from None
+    count = UserCounter(exports)
     begun = time.monotonic()
     with listener if listener is not None else contextlib.nullcontext():
         prefix = client.export_segment(
@@ -132,6 +145,8 @@ def run_segment_export(
             segment["id"],
             prefix,
             callback=listener,
+            size=size,
+            count=count,
             quiet_period_s=settings.export_quiet_period_s,
             timeout_s=settings.export_timeout_s,
             poll_interval_s=settings.export_poll_interval_s,
@@ -146,7 +161,8 @@ def run_segment_export(
         completion=completion,
         waited_s=round(waited, 3),
         files=[{"key": f.key, "size": f.size} for f in files],
-        users=count_users(exports, files),
+        users=count(files),
+        segment_size=size.last,
     ).as_dict()
     store.write_bytes(
         layout.export_manifest(connection.name, goal.name, day), json.dumps(manifest, indent=2).encode()

@@ -13,6 +13,7 @@ PERMISSIONS = [
     "users.export.segment",
     "segments.list",
     "segments.details",
+    "segments.data_series",
     "campaigns.list",
     "campaigns.details",
 ]
@@ -23,7 +24,7 @@ def test_every_permission_granted_and_buckets_listed(sandbox: SandboxHandle) -> 
     with sandbox.client() as client:
         results = run_checks(client, {"Profile store": f"s3://{profiles}/root", "Export bucket": f"s3://{exports}"})
     by_name = {r.name: r for r in results}
-    assert [by_name[f"Braze permission {p}"].status for p in PERMISSIONS] == ["OK"] * 6
+    assert [by_name[f"Braze permission {p}"].status for p in PERMISSIONS] == ["OK"] * len(PERMISSIONS)
     from pipeline.storage.s3 import list_buckets
 
     assert by_name["S3 buckets"].status == "OK"

@@ -60,6 +60,12 @@ def test_validate_run_and_show(sandbox: SandboxHandle, tmp_path: Path) -> None:
     assert profile["properties"] == {"first_name": "Bo", "spent": 42}
     assert profile["identifiers"] == {"external_id": ["b1"]}
 
+    sandbox.admin.upsert_users([{"external_id": "b2", "first_name": "Cy"}])
+    refreshed = run_cli("run", "--date", "2026-11-01", "--refresh", env=env)
+    assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
+    assert "rows 2, files 1, completion callback, reused False" in refreshed.stdout
+    assert run_cli("profiles", "show", "external_id=b2", env=env).returncode == 0  # the new export was staged
+
     missing = run_cli("profiles", "show", "external_id=nobody", env=env)
     assert missing.returncode == 1 and "no profile has external_id=nobody" in missing.stderr
 

@@ -277,13 +277,15 @@ SIMPLE = """\
 """
 
 
-def test_without_a_callback_the_export_completes_once_the_bucket_is_quiet(harness: ImportHarness) -> None:
+def test_without_a_callback_the_export_completes_when_its_count_matches_the_segment(harness: ImportHarness) -> None:
     harness.sandbox.admin.upsert_users([{"external_id": "c1", "first_name": "Cy"}])
+    harness.sandbox.admin.define_segment("Counted", {"all": []}, analytics_tracking=True)
     harness.sandbox.admin.set_faults(callback="missing")
-    summary = harness.run(DAY1, harness.connection(SIMPLE))
+    summary = harness.run(DAY1, harness.connection(SIMPLE.replace("segment: Members", "segment: Counted")))
     assert summary.success, summary.failures
     export = step(summary, "segment_export")
-    assert export["completion"] == "quiet_period" and export["waited_s"] >= 1.0  # the configured quiet period
+    assert export["completion"] == "segment_size" and export["segment_size"] == 1
+    assert export["waited_s"] >= 1.0  # counted only once the bucket was quiet for the configured period
     assert harness.profile(DAY1, "external_id", "c1")["properties"] == {"first_name": "Cy"}
 
 

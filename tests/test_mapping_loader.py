@@ -107,6 +107,7 @@ def test_defaults(tmp_path: Path) -> None:
         30,
         10,
     )
+    assert braze.export_size_tolerance == 0.01
     assert (braze.track_object_limit_mode, braze.max_requests_in_flight, braze.request_timeout_s) == (
         "combined",
         4,

@@ -176,8 +176,8 @@ def test_unknown_nested_key_points_at_the_key(tmp_path: Path) -> None:
         "goes in this file. It is read when a run calls Braze, so definitions load without it.)",
         "6:3: unknown key 'apikey': did you mean 'api_key'? (allowed here: "
         "rest_endpoint, api_key, export_timeout_s, "
-        "export_quiet_period_s, export_poll_interval_s, track_object_limit_mode, max_requests_in_flight, "
-        "request_timeout_s)",
+        "export_quiet_period_s, export_size_tolerance, export_poll_interval_s, track_object_limit_mode, "
+        "max_requests_in_flight, request_timeout_s)",
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import requests
 
@@ -118,6 +120,42 @@ def test_segment_details_and_unknown_segment(sandbox) -> None:
     assert details["text_description"] == "Loyal members" and details["tags"] == ["loyalty"]
     assert "custom_attributes.points" in details["description"] and details["teams"] == []
     assert {"created_at", "updated_at"} <= set(details)
+
+
+def test_segment_data_series_gives_the_size_of_tracked_segments_only(sandbox) -> None:
+    sandbox.admin.upsert_users([{"external_id": f"u{n}", "custom_attributes": {"points": n}} for n in range(5)])
+    tracked = sandbox.admin.define_segment(
+        "High", {"field": "custom_attributes.points", "op": "gte", "value": 2}, analytics_tracking=True
+    )
+    untracked = sandbox.admin.define_segment("All")
+    today = datetime.now(UTC).date().isoformat()
+    with sandbox.client() as client:
+        assert client.segment_size(tracked) == 3
+        assert client.segment_size(untracked) is None  # Braze keeps sizes only with analytics tracking on
+        assert client.get("/segments/data_series", {"segment_id": tracked, "length": 7}) == {
+            "message": "success",
+            "data": [{"time": today, "size": 3}],  # no history before the segment existed
+        }
+        sandbox.admin.upsert_users([{"external_id": "u9", "custom_attributes": {"points": 9}}])
+        assert client.segment_size(tracked) == 4
+        assert [s["analytics_tracking_enabled"] for s in client.iter_segments()] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"length": 1}, "'segment_id' is required"),
+        ({"segment_id": "SEG"}, "'length' is required"),
+        ({"segment_id": "SEG", "length": 101}, "1 to 100"),
+        ({"segment_id": "SEG", "length": 1, "ending_at": "yesterday"}, "'ending_at' must be"),
+        ({"segment_id": "nope", "length": 1}, "Could not find segment with id 'nope'"),
+    ],
+)
+def test_segment_data_series_parameters_are_validated(sandbox, params: dict, message: str) -> None:
+    segment = sandbox.admin.define_segment("All", analytics_tracking=True)
+    query = {k: (segment if v == "SEG" else v) for k, v in params.items()}
+    answer = requests.get(f"{sandbox.url}/segments/data_series", params=query, headers=sandbox.headers())
+    assert answer.status_code == 400 and message in answer.json()["message"]
 
 
 def test_campaigns_list_details_and_archived(sandbox) -> None:

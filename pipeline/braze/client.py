@@ -335,6 +335,16 @@ class BrazeClient:
     def segment_details(self, segment_id: str) -> dict[str, Any]:
         return self.get("/segments/details", {"segment_id": segment_id})
 
+    def segment_size(self, segment_id: str) -> int | None:
+        """Braze's latest daily size estimate of a segment, or None when Braze keeps none.
+
+        `/segments/data_series` only has data for segments with analytics tracking turned on;
+        Braze calls the figure an estimate, so compare with it within a tolerance.
+        """
+        series = self.get("/segments/data_series", {"segment_id": segment_id, "length": 1}).get("data") or []
+        sizes = [point for point in series if isinstance(point, dict) and isinstance(point.get("size"), int)]
+        return max(sizes, key=lambda point: str(point.get("time")))["size"] if sizes else None
+
     def iter_campaigns(self, include_archived: bool = False) -> Iterator[dict[str, Any]]:
         params = {"include_archived": str(include_archived).lower()}
         return self._pages("/campaigns/list", "campaigns", params)

@@ -15,6 +15,7 @@ PERMISSION_BY_ENDPOINT = {
     "/users/export/ids": "users.export.ids",
     "/segments/list": "segments.list",
     "/segments/details": "segments.details",
+    "/segments/data_series": "segments.data_series",
     "/campaigns/list": "campaigns.list",
     "/campaigns/details": "campaigns.details",
 }

@@ -3,9 +3,8 @@
 Braze writes an export under `segment-export/<segment_id>/<date>/<object_prefix>/`, where the
 date is the day the export *finished*, and writes no marker file. So the waiter lists every
 date under the segment and takes the folder named by the returned `object_prefix`; the export
-is complete when the callback arrived or when the file set stopped changing for a quiet
-period. Each file is then read to its end, which both counts the users and proves that no
-file is truncated.
+is complete only with evidence (export_evidence.py): Braze's callback, or a count of the users
+in the files that matches Braze's size of the segment once the files stop changing.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 
 from pipeline.braze.callback import CallbackListener
 from pipeline.braze.client import BrazeClient
-from pipeline.braze.export_files import iter_lines
+from pipeline.braze.export_evidence import SegmentSize, UserCounter
 from pipeline.storage import ObjectInfo, ObjectStore
 
 EXPORT_ROOT = "segment-export"
@@ -27,8 +26,8 @@ class SegmentNotFound(LookupError):
     """No Braze segment has that id or name."""
 
 
-class ExportTimeout(TimeoutError):
-    """The export did not complete in time."""
+class ExportIncomplete(RuntimeError):
+    """No evidence that the export is whole: Braze failed it, or neither callback nor count proved it."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +38,11 @@ class ExportManifest:
     segment_name: str
     object_prefix: str
     fields_to_export: list[str]
-    completion: str  # "callback" or "quiet_period"
+    completion: str  # the evidence that it is whole: "callback" or "segment_size"
     waited_s: float
     files: list[dict[str, Any]] = field(default_factory=list)  # key (relative to the bucket), size
     users: int = 0
+    segment_size: int | None = None  # Braze's estimate, when it was asked for
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +81,8 @@ def wait_for_files(
     object_prefix: str,
     *,
     callback: CallbackListener | None,
+    size: SegmentSize,
+    count: UserCounter,
     quiet_period_s: float,
     timeout_s: float,
     poll_interval_s: float,
@@ -88,36 +90,74 @@ def wait_for_files(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[list[ObjectInfo], str]:
-    """Poll until the export is complete; returns its files and how completion was decided."""
+    """Poll until there is evidence that the export is whole; returns its files and the evidence.
+
+    The evidence is Braze's callback, or, once the files have not changed for `quiet_period_s`,
+    a count of their users within tolerance of Braze's segment size (asked again every quiet
+    period while the files stay as they are, since the callback may yet come). A callback
+    without success fails at once; no evidence within `timeout_s` fails with what was found.
+    """
     started = clock()
     last_seen: tuple[tuple[str, int], ...] = ()
     stable_since = started
+    checked_at: float | None = None
+    why_not: str | None = None
     delay = min(1.0, poll_interval_s)
     while True:
         now = clock()
         if callback is not None and callback.received.is_set():
             if not callback.succeeded:
-                raise ExportTimeout(f"Braze called back without success for export {object_prefix}: {callback.bodies}")
+                raise ExportIncomplete(
+                    f"Braze called back without success for segment export {object_prefix}: {callback.bodies}; "
+                    "Braze e-mails the reason; re-run the day to request a new export"
+                )
             return export_files(store, segment_id, object_prefix), "callback"
         files = export_files(store, segment_id, object_prefix)
         seen = tuple((f.key, f.size) for f in files)
         if seen != last_seen:
             if files:
                 progress(f"{len(files)} export file(s) so far under {object_prefix}")
-            last_seen, stable_since = seen, now
-        elif files and now - stable_since >= quiet_period_s:
-            return files, "quiet_period"
+            last_seen, stable_since, checked_at, why_not = seen, now, None, None
+        elif (
+            files
+            and now - stable_since >= quiet_period_s
+            and (checked_at is None or now - checked_at >= max(quiet_period_s, poll_interval_s))
+        ):
+            checked_at = now
+            why_not = size.mismatch(count(files), len(files))
+            if why_not is None:
+                return files, "segment_size"
+            progress(f"export {object_prefix} not proven complete yet: {why_not}")
         if now - started >= timeout_s:
-            where = store.uri(f"{EXPORT_ROOT}/{segment_id}/*/{object_prefix}/")
-            state = f"{len(files)} file(s) so far, still changing" if files else "no file appeared"
-            raise ExportTimeout(
-                f"segment export {object_prefix} did not complete within {timeout_s:.0f} s ({state} at {where}); "
-                "check that Braze's S3 export integration writes to this bucket, or raise braze.export_timeout_s"
-            )
+            raise ExportIncomplete(_incomplete(store, segment_id, object_prefix, timeout_s, files, why_not, callback))
         sleep(delay)
         delay = min(delay * 2, poll_interval_s)
 
 
-def count_users(store: ObjectStore, files: list[ObjectInfo]) -> int:
-    """Read every file to its end: counts the users and fails loudly on a truncated archive."""
-    return sum(1 for info in files for _source, _line, raw in iter_lines(store, info.key) if raw.strip())
+def _incomplete(
+    store: ObjectStore,
+    segment_id: str,
+    object_prefix: str,
+    timeout_s: float,
+    files: list[ObjectInfo],
+    why_not: str | None,
+    callback: CallbackListener | None,
+) -> str:
+    """Why the wait ended without evidence, and what to do about it."""
+    where = store.uri(f"{EXPORT_ROOT}/{segment_id}/*/{object_prefix}/")
+    if not files:
+        return (
+            f"segment export {object_prefix} did not complete within {timeout_s:.0f} s (no file appeared at {where}); "
+            "check that Braze's S3 export integration writes to this bucket, or raise braze.export_timeout_s"
+        )
+    if why_not is None:
+        return (
+            f"segment export {object_prefix} did not complete within {timeout_s:.0f} s ({len(files)} file(s) so far "
+            f"at {where}, not yet unchanged for braze.export_quiet_period_s); raise braze.export_timeout_s"
+        )
+    heard = "Braze's callback never came" if callback is not None else "no callback can reach this machine"
+    return (
+        f"segment export {object_prefix} incomplete after {timeout_s:.0f} s: {why_not}; {heard}. Nothing was "
+        "recorded for the day. If Braze is still writing, raise braze.export_timeout_s; if the export failed "
+        "(Braze e-mails why), re-run the day to request a new export"
+    )

@@ -51,8 +51,17 @@ class BrazeSettings(Strict):
     export_quiet_period_s: int = Field(
         default=30,
         ge=0,
-        description="An export counts as complete once no new file has appeared for this many seconds "
-        "(Braze writes no completion marker).",
+        description="When no new export file has appeared for this many seconds, the users in the files "
+        "are counted and compared with Braze's size of the segment. A quiet bucket alone never completes "
+        "an export: that takes Braze's callback or a matching count.",
+    )
+    export_size_tolerance: float = Field(
+        default=0.01,
+        ge=0,
+        lt=1,
+        description="How far the users in an export may be from Braze's estimated segment size "
+        "(/segments/data_series, needs analytics tracking on the segment) for the export to count as "
+        "complete without Braze's callback, as a fraction of that size: 0.01 is 1%, 0 an exact match.",
     )
     export_poll_interval_s: int = Field(
         default=10, gt=0, description="Seconds between looks at the export bucket while waiting."

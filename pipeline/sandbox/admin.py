@@ -10,7 +10,8 @@ GET    /_sandbox/users/<kind>/<value>   a whole profile; kind: external_id, braz
                                         phone, alias (value `label:name`)
 GET    /_sandbox/segments               defined segments with their member counts
 POST   /_sandbox/segments               define one ({"name", "filter", "id"?, "tags"?,
-                                        "description"?}) or several ({"segments": [...]})
+                                        "description"?, "analytics_tracking_enabled"?}) or
+                                        several ({"segments": [...]})
 POST   /_sandbox/campaigns              define one or several ({"campaigns": [...]})
 GET    /_sandbox/requests?since=N       the request log after sequence number N
 GET    /_sandbox/datapoints             data points charged: total, by endpoint, by kind

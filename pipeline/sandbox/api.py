@@ -39,6 +39,7 @@ HANDLERS: dict[str, tuple[str, Handler]] = {
     "/users/export/ids": ("POST", readers.export_ids),
     "/segments/list": ("GET", readers.segments_list),
     "/segments/details": ("GET", readers.segments_details),
+    "/segments/data_series": ("GET", readers.segments_data_series),
     "/campaigns/list": ("GET", readers.campaigns_list),
     "/campaigns/details": ("GET", readers.campaigns_details),
 }

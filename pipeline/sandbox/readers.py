@@ -1,12 +1,17 @@
-"""Read endpoints: `/users/export/ids`, `/segments/list|details`, `/campaigns/list|details` (ref. 5–7)."""
+"""Read endpoints: `/users/export/ids`, `/segments/list|details|data_series`, `/campaigns/list|details`.
+
+See reference sections 5–7; `/segments/data_series` is Braze's "Export segment analytics".
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.braze import rules
 from pipeline.sandbox import campaigns
 from pipeline.sandbox.calls import Answer, Call, error, success
+from pipeline.sandbox.segments import matches
 from pipeline.sandbox.state import Sandbox
 
 
@@ -95,6 +100,35 @@ def segments_details(sb: Sandbox, call: Call) -> Answer:
         if segment is None:
             return error(400, f"Could not find segment with id '{segment_id}'")
         return success(**segment.details())
+
+
+def segments_data_series(sb: Sandbox, call: Call) -> Answer:
+    """The segment's daily size, `length` days up to `ending_at` (default now), oldest first.
+
+    Braze estimates the size once a day, and only for segments with analytics tracking turned
+    on; the sandbox has no history, so each day of the series reports today's member count, and
+    a segment without tracking gets an empty series (what Braze sends then is unconfirmed).
+    """
+    segment_id = call.args.get("segment_id")
+    if not segment_id:
+        return error(400, "'segment_id' is required")
+    length = call.args.get("length", "")
+    if not length.isdigit() or not 1 <= int(length) <= 100:
+        return error(400, f"'length' is required: the number of days, 1 to 100, got {length!r}")
+    ending = call.args.get("ending_at")
+    end = rules.parse_time(ending) if ending else datetime.now(UTC)
+    if end is None:
+        return error(400, f"'ending_at' must be an ISO 8601 time like 2026-01-05T23:59:59Z, got {ending!r}")
+    with sb.lock:
+        segment = sb.segments.get(segment_id)
+        if segment is None:
+            return error(400, f"Could not find segment with id '{segment_id}'")
+        if not segment.analytics_tracking_enabled:
+            return success(data=[])
+        size = sum(1 for u in sb.users if matches(segment.filter, u))
+        first = max(end.date() - timedelta(days=int(length) - 1), segment.created_at.date())
+    days = [first + timedelta(days=n) for n in range((end.date() - first).days + 1)]
+    return success(data=[{"time": day.isoformat(), "size": size} for day in days])
 
 
 def campaigns_list(sb: Sandbox, call: Call) -> Answer:

@@ -13,6 +13,7 @@ PERMISSION_BY_ENDPOINT = {
     "/export/segment/cancel": "segments.list",
     "/segments/list": "segments.list",
     "/segments/details": "segments.details",
+    "/segments/data_series": "segments.data_series",
     "/campaigns/list": "campaigns.list",
     "/campaigns/details": "campaigns.details",
 }
