@@ -42,7 +42,7 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30.0) ->
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a loaded machine may answer late: ask again
             time.sleep(0.05)
     raise RuntimeError(f"nothing answered at {url} within {timeout} s")
 
