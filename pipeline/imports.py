@@ -219,12 +219,12 @@ def run_profiles(
                 f"for {day} before the profiles"
             )
         applied.append((connection, goal, key))
-    check_day_order(store, day, order)
+    covers = check_day_order(store, day, order)
     previous = read_previous_snapshot(store, day)
     inputs = [
         (goal_rules(connection, goal), read_parquet(store, key), json_text_columns(store, key))
         for connection, goal, key in applied
     ]
     snapshot, report = build_day(previous, inputs, date.fromisoformat(day))
-    manifest = write_snapshot(store, day, snapshot, report)
+    manifest = write_snapshot(store, day, snapshot, report, covers)
     return snapshot, report, manifest

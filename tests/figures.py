@@ -31,7 +31,11 @@ class Suite:
 
 
 SUITES = (
-    Suite("properties", ("tests/test_properties.py",), "properties checked on generated data (hypothesis)"),
+    Suite(
+        "properties",
+        ("tests/test_properties.py", "tests/test_day_order_property.py"),
+        "properties checked on generated data (hypothesis)",
+    ),
 )
 
 

@@ -18,7 +18,7 @@ import polars as pl
 from pipeline.layout import PROFILES_FOLDER, latest_day_before, profiles_dir
 from pipeline.profiles.report import DayReport
 from pipeline.profiles.snapshot import QUARANTINE_SCHEMA, Snapshot, as_date, empty_snapshot
-from pipeline.storage import ObjectStore
+from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import read_parquet, write_parquet
 
 MANIFEST = "manifest.json"
@@ -36,8 +36,17 @@ def manifest_key(day: date | str) -> str:
     return f"{profiles_dir(as_date(day).isoformat())}{MANIFEST}"
 
 
-def write_snapshot(store: ObjectStore, day: date | str, snapshot: Snapshot, report: DayReport) -> dict[str, Any]:
-    """Publish the snapshot of `day` and return its manifest (files, row counts, property types, report)."""
+def write_snapshot(
+    store: ObjectStore,
+    day: date | str,
+    snapshot: Snapshot,
+    report: DayReport,
+    covers: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """Publish the snapshot of `day` and return its manifest (files, row counts, property types, report).
+
+    `covers` records, per goal, the staged days up to `day` the snapshot holds the changes of
+    (`pipeline.day_order` uses it to notice a snapshot that a later backfill made stale)."""
     folder = profiles_dir(as_date(day).isoformat())
     store.delete(folder + MANIFEST)  # a rebuilt day is absent while its files change, never half old, half new
     files: dict[str, dict[str, Any]] = {}
@@ -54,6 +63,7 @@ def write_snapshot(store: ObjectStore, day: date | str, snapshot: Snapshot, repo
         "files": files,
         "properties": {name: str(dtype) for name, dtype in snapshot.profiles.schema.items()},
         "report": report.as_dict(),
+        "covers": dict(sorted((covers or {}).items())),
     }
     store.write_bytes(folder + MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
@@ -76,6 +86,15 @@ def read_snapshot(store: ObjectStore, day: date | str) -> Snapshot | None:
         if getattr(snapshot, name).height != entry["rows"]:
             raise ValueError(f"{store.uri(entry['key'])} does not match {store.uri(key)}; rebuild profiles of {day}")
     return snapshot
+
+
+def snapshot_covers(store: ObjectStore, day: date | str) -> dict[str, list[str]]:
+    """Per goal, the staged days the snapshot of `day` holds; empty when none are recorded."""
+    try:
+        manifest = json.loads(store.read_bytes(manifest_key(day)))
+    except ObjectNotFound:
+        return {}
+    return dict(manifest.get("covers", {}))
 
 
 def previous_snapshot_day(store: ObjectStore, day: date | str) -> str | None:
