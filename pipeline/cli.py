@@ -94,11 +94,21 @@ def schema() -> None:
 @app.command()
 def run(
     date: Annotated[str | None, typer.Option("--date", help="Day to run, YYYY-MM-DD; default today (UTC).")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait while another run holds the day.")] = False,
 ) -> None:
-    """Materialise every asset of every enabled connection for one day, through Dagster."""
-    from assets.run import run_and_report  # the one command that needs Dagster itself
+    """Materialise every asset of every enabled connection for one day, through Dagster.
 
-    if not run_and_report(date):
+    One run at a time per profile store and day: another one exits with 3 naming the holder.
+    """
+    from assets.run import run_and_report  # the one command that needs Dagster itself
+    from pipeline.run_lock import RunLocked
+
+    try:
+        succeeded = run_and_report(date, wait=wait)
+    except RunLocked as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(3) from None
+    if not succeeded:
         raise typer.Exit(1)
 
 
@@ -125,6 +135,9 @@ def runs(
         problem = f"no connection named {connection!r}" if connection else f"no connection files in {mappings_folder()}"
         typer.echo(f"{problem}; the connections are: {names or 'none (set PROFILESYNC_MAPPINGS)'}", err=True)
         raise typer.Exit(2)
+    from assets.run_lock import fail_dead_runs_in_home  # a killed run shows as failed, not missing
+
+    fail_dead_runs_in_home(connections)
     records = []
     try:
         for c in chosen:

@@ -40,9 +40,9 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30.0) ->
         if process.poll() is not None:
             raise RuntimeError(f"{process.args[0]} exited with {process.returncode} before serving {url}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow to answer on a busy machine
             time.sleep(0.05)
     raise RuntimeError(f"nothing answered at {url} within {timeout} s")
 
