@@ -137,3 +137,20 @@ def test_of_many_processes_racing_for_a_local_lease_exactly_one_wins(tmp_path: P
         racer.stdin.flush()
     outcomes = sorted(racer.communicate(timeout=60)[0].strip() for racer in racers)
     assert outcomes == ["held"] + ["refused"] * 5
+
+
+def test_jobs_carry_the_store_tag_the_instance_allows_one_run_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_schedules import definitions
+
+    from assets.run import dagster_instance
+
+    job = definitions(tmp_path).resolve_job_def("acme_sync")
+    assert job.run_tags["profilesync/store"] == str(tmp_path / "store")
+    assert job.run_tags["profilesync/connection"] == "acme"
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))  # dagster_instance sets it; restored after
+    instance = dagster_instance(tmp_path / "home")
+    limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert limits == [{"key": "profilesync/store", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+    assert instance.run_monitoring_enabled

@@ -84,7 +84,7 @@ def test_a_killed_run_is_listed_as_failed_and_its_day_runs_again(harness: Import
         assert time.monotonic() < deadline, "the run did not write the day's profiles within 240 s"
         time.sleep(0.2)
     time.sleep(1)
-    assert harness.store.exists(layout.run_lease(DAY))
+    held = harness.store.exists(layout.run_lease(DAY))
     first.send_signal(signal.SIGKILL)
     first.communicate()
     assert first.returncode == -signal.SIGKILL
@@ -96,6 +96,7 @@ def test_a_killed_run_is_listed_as_failed_and_its_day_runs_again(harness: Import
     assert (row["connection"], row["day"], row["status"]) == ("acme", DAY, "FAILURE")
     assert f"the process running it (pid {first.pid} on host" in row["error"] and "was killed" in row["error"]
     assert f"run {row['run_id']} for {DAY} marked failed" in listed.stderr
+    assert held, "the killed run held the day"
 
     again = run_cli("run", "--date", DAY, env=env, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
