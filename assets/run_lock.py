@@ -25,7 +25,7 @@ from assets.run_summary import summarize_run
 from pipeline.mapping import Connection
 from pipeline.run_lock import POLL_SECONDS, RunLocked, holding, process_alive, process_start
 from pipeline.runs import append_run
-from pipeline.storage import open_store
+from pipeline.storage import StorageError, open_store
 
 STORE_TAG = "profilesync/store"
 CONNECTIONS_TAG = "profilesync/connections"
@@ -100,11 +100,14 @@ def fail_dead_runs(instance: dg.DagsterInstance, connections: list[Connection]) 
         message = f"the process running it (pid {pid} on host {host}) was killed or died before the run ended"
         instance.report_run_failed(run, message)
         ended = instance.get_run_by_id(run.run_id) or run
+        say(f"run {run.run_id} for {run.tags.get('dagster/partition', '?')} marked failed: {message}")
         for name in run.tags.get(CONNECTIONS_TAG, "").split(","):
             if name in by_name:
                 connection = by_name[name]
-                append_run(open_store(connection.storage.root), summarize_run(instance, ended, connection))
-        say(f"run {run.run_id} for {run.tags.get('dagster/partition', '?')} marked failed: {message}")
+                try:
+                    append_run(open_store(connection.storage.root), summarize_run(instance, ended, connection))
+                except StorageError as exc:  # Dagster has it as failed; the history says why it lacks it
+                    say(f"run history of {name} not written: {exc}")
         failed.append(run.run_id)
     return failed
 

@@ -137,9 +137,9 @@ def runs(
         raise typer.Exit(2)
     from assets.run_lock import fail_dead_runs_in_home  # a killed run shows as failed, not missing
 
-    fail_dead_runs_in_home(connections)
     records = []
     try:
+        fail_dead_runs_in_home(connections)
         for c in chosen:
             records += list_runs(open_store(c.storage.root), connection=c.name, last=last)
     except StorageError as exc:

@@ -55,13 +55,18 @@ class Lease:
         return f"pid {self.pid} on host {self.host} since {since} (connections {', '.join(self.connections)})"
 
 
-def process_start(pid: int) -> str | None:
-    """When `pid` started, in clock ticks since boot (Linux); None when unknown or gone."""
+def _stat(pid: int) -> list[str] | None:
+    """Fields 3 onwards of `/proc/<pid>/stat` (Linux), after the command name; None when unknown."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+
+
+def process_start(pid: int) -> str | None:
+    """When `pid` started, in clock ticks since boot (Linux); None when unknown or gone."""
+    fields = _stat(pid)
+    return fields[19] if fields else None  # field 22
 
 
 def process_alive(pid: int, started: str | None) -> bool:
@@ -72,8 +77,10 @@ def process_alive(pid: int, started: str | None) -> bool:
         return False
     except PermissionError:
         pass  # someone else's process: it exists
-    now = process_start(pid)
-    return started is None or now is None or now == started
+    fields = _stat(pid)
+    if fields is None:
+        return True  # no /proc: existing is all we can tell
+    return fields[0] != "Z" and (started is None or fields[19] == started)  # a zombie has ended
 
 
 def stale_reason(lease: Lease, now: datetime, host: str | None = None) -> str | None:

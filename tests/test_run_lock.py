@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,14 +113,16 @@ def test_a_lease_held_by_a_run_that_ended_is_not_released_by_it_after_a_takeover
 
 RACER = """
 import sys
+import time
 from pipeline.run_lock import RunLocked, acquire
 from pipeline.storage import open_store
 sys.stdin.readline()
 try:
     acquire(open_store(sys.argv[1]), "2026-11-01", ["acme"])
-    print("held")
+    print("held", flush=True)
+    sys.stdin.read()  # the holder lives until the test has every answer
 except RunLocked:
-    print("refused")
+    print("refused", flush=True)
 """
 
 
@@ -135,7 +138,9 @@ def test_of_many_processes_racing_for_a_local_lease_exactly_one_wins(tmp_path: P
         assert racer.stdin is not None
         racer.stdin.write("go\n")
         racer.stdin.flush()
-    outcomes = sorted(racer.communicate(timeout=60)[0].strip() for racer in racers)
+    outcomes = sorted(racer.stdout.readline().strip() for racer in racers if racer.stdout)
+    for racer in racers:
+        racer.communicate(timeout=60)
     assert outcomes == ["held"] + ["refused"] * 5
 
 
@@ -154,3 +159,14 @@ def test_jobs_carry_the_store_tag_the_instance_allows_one_run_of(
     limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
     assert limits == [{"key": "profilesync/store", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
     assert instance.run_monitoring_enabled
+
+
+def test_a_holder_that_ended_but_was_not_yet_reaped_is_gone(store: ObjectStore) -> None:
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.05)  # ended, not waited for: what a killed run is until its parent reaps it
+    write_lease(store, a_lease(pid=zombie.pid))
+    said: list[str] = []
+    acquire(store, DAY, ["acme"], say=said.append)
+    zombie.wait()
+    assert len(said) == 1 and f"its process (pid {zombie.pid}) is gone" in said[0]
