@@ -104,18 +104,26 @@ def run(
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Ask Braze for new segment exports even if the day has them.")
     ] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait while another run holds the day.")] = False,
 ) -> None:
-    """Materialise every asset of every enabled connection for one day, through Dagster."""
+    """Materialise every asset of every enabled connection for one day, through Dagster.
+
+    One run at a time per profile store and day: another one exits with 3 naming the holder.
+    """
     from pipeline.preflight import NotReady, parse_day
+    from pipeline.run_lock import RunLocked
 
     try:
         day = parse_day(date) if date is not None else None
         from assets.run import run_and_report  # the one command that needs Dagster itself
 
-        succeeded = run_and_report(day, refresh=refresh)
+        succeeded = run_and_report(day, refresh=refresh, wait=wait)
     except NotReady as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    except RunLocked as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(3) from None
     if not succeeded:
         raise typer.Exit(1)
 
@@ -139,8 +147,11 @@ def runs(
         problem = f"no connection named {connection!r}" if connection else f"no connection files in {mappings_folder()}"
         typer.echo(f"{problem}; the connections are: {names or 'none (set PROFILESYNC_MAPPINGS)'}", err=True)
         raise typer.Exit(2)
+    from assets.run_lock import fail_dead_runs_in_home  # a killed run shows as failed, not missing
+
     records = []
     try:
+        fail_dead_runs_in_home(connections)
         for c in chosen:
             records += list_runs(open_store(c.storage.root), connection=c.name, last=last)
     except StorageError as exc:

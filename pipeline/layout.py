@@ -71,3 +71,11 @@ INTERACTIONS_FOLDER = "interactions/"
 
 def interactions(day: str) -> str:
     return f"{INTERACTIONS_FOLDER}{day}/interactions.parquet"
+
+
+LOCKS_FOLDER = "locks/"
+
+
+def run_lease(day: str) -> str:
+    """Who is running this store's day: one object per day, held for the length of a run."""
+    return f"{LOCKS_FOLDER}runs/{day}.json"
