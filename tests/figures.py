@@ -32,6 +32,11 @@ class Suite:
 
 SUITES = (
     Suite(
+        "bad-data",
+        ("tests/test_bad_corpus.py",),
+        "bad-data cases (a file each under tests/data/bad/, with its expected outcome beside it)",
+    ),
+    Suite(
         "properties",
         ("tests/test_properties.py", "tests/test_day_order_property.py"),
         "properties checked on generated data (hypothesis)",
