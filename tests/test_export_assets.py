@@ -10,7 +10,7 @@ import pytest
 from conftest import SandboxHandle
 from import_harness import FAST_WAIT, ImportHarness, step
 
-from assets.run import StepSummary, describe
+from assets.app.run import StepSummary, describe
 from pipeline import layout
 from pipeline.push import baseline_key
 from pipeline.storage.parquet import read_parquet

@@ -15,9 +15,9 @@ from typing import Any
 
 import dagster as dg
 
+from assets.app.run_logging import materialize_quietly
 from assets.build import group_assets, store_groups
 from assets.resources import connection_resources
-from assets.run_logging import materialize_quietly
 from assets.run_summary import error_text, summarize_run
 from pipeline.mapping import Connection
 from pipeline.preflight import check_day, ready_connections, today

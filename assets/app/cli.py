@@ -110,7 +110,7 @@ def run(
 
     try:
         day = parse_day(date) if date is not None else None
-        from assets.run import run_and_report  # the one command that needs Dagster itself
+        from assets.app.run import run_and_report  # the one command that needs Dagster itself
 
         succeeded = run_and_report(day, refresh=refresh)
     except NotReady as exc:
@@ -190,7 +190,7 @@ def demo(
     folder: Annotated[Path, typer.Option(help="Where the demo keeps its store and exports.")] = Path(".demo"),
 ) -> None:
     """Run the main job on embedded defaults: a local folder as object store, the Braze sandbox."""
-    from assets.demo import run_demo
+    from assets.app.demo import run_demo
 
     if not run_demo(folder):
         raise typer.Exit(1)
