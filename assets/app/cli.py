@@ -208,4 +208,8 @@ def _connections_or_exit() -> list[Connection]:
 
 
 def main() -> None:
-    app()
+    app(prog_name="profilesync")  # the same name however it started: console script or `python -m`
+
+
+if __name__ == "__main__":  # `python -m assets.app.cli`
+    main()
