@@ -27,6 +27,7 @@ from pipeline.push.checkpoint import (
 )
 from pipeline.push.frames import KEY, ROW, check_changes
 from pipeline.push.objects import UserObject, batches, fits_alone, payload_points, user_objects
+from pipeline.push.progress import progress_line
 from pipeline.push.report import DeadLetter, PushError, PushReport, write_dead_letters, write_summary
 from pipeline.storage import ObjectStore
 
@@ -205,7 +206,8 @@ class _Run:
              "attributes_rejected", "users_failed", "data_points", "data_points_maybe_twice"), 0)  # fmt: skip
         self._step = max(1, math.ceil(users_total / 10))
         self._next_mark = self._step
-        self._last_progress = time.monotonic()
+        self._last_progress = self._started = time.monotonic()
+        self._rate_limited_before = client.stats.rate_limited  # 429s of this push only
 
     def counts(self) -> dict[str, int]:
         return {**self.tally, "batches": self.batches}
@@ -327,6 +329,6 @@ class _Run:
             self._next_mark += self._step
         self._last_progress = now
         self.progress(
-            f"{self.label}: {sent:,}/{self.users_total:,} users sent in {self.finished:,} batches, "
-            f"{self.tally['users_rejected']:,} rejected"
-        )
+            progress_line(self.label, sent, self.users_total, self.finished, self.tally["users_rejected"],
+                          now - self._started, self.client.stats.rate_limited - self._rate_limited_before)
+        )  # fmt: skip
