@@ -17,7 +17,6 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 
@@ -132,13 +131,3 @@ def day_lease(
                     told = True
                 time.sleep(POLL_SECONDS)
         yield {STORE_TAG: root, **process_tags()}
-
-
-def fail_dead_runs_in_home(connections: list[Connection]) -> list[str]:
-    """`fail_dead_runs` on the instance of `$DAGSTER_HOME` (or `.dagster_home/`), if there is one yet."""
-    from assets.run import DEFAULT_HOME, dagster_instance
-
-    folder = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME)
-    if not (folder / "dagster.yaml").exists():
-        return []
-    return fail_dead_runs(dagster_instance(folder), connections)

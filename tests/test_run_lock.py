@@ -149,7 +149,7 @@ def test_jobs_carry_the_store_tag_the_instance_allows_one_run_of(
 ) -> None:
     from test_schedules import definitions
 
-    from assets.run import dagster_instance
+    from assets.app.run import dagster_instance
 
     job = definitions(tmp_path).resolve_job_def("acme_sync")
     assert job.run_tags["profilesync/store"] == str(tmp_path / "store")

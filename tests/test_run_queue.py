@@ -19,7 +19,7 @@ from conftest import free_port, wait_for_http
 from dagster_ui import REPOSITORY, demo_env, graphql, start, stop_group
 from test_backfill_order import FAST_DAEMON, IN_PROCESS, QUICK_QUEUE
 
-from assets.demo import INTERACTIONS
+from assets.app.demo import INTERACTIONS
 from assets.run_lock import INSTANCE_SETTINGS
 from pipeline import layout
 from pipeline.sandbox.server import SandboxServer

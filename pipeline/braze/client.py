@@ -30,6 +30,7 @@ from pipeline.braze.errors import (
 )
 from pipeline.braze.keys import KEY_FIX, key_problem
 from pipeline.braze.pacing import RateLimitPacer
+from pipeline.braze.track import TrackResult, track
 
 API_KEY_ENV = "BRAZE_API_KEY"
 _USER_AGENT = "profilesync/0.1 (+https://github.com/profilesync/profilesync)"
@@ -90,26 +91,6 @@ class Reply:
 
     data: dict[str, Any]
     lost_answers: int = 0
-
-
-@dataclass(frozen=True)
-class RejectedRecord:
-    """One object Braze refused, mapped back to what was sent."""
-
-    input_array: str
-    index: int
-    record: dict[str, Any]
-    reason: str
-
-
-@dataclass(frozen=True)
-class TrackResult:
-    attributes_processed: int
-    events_processed: int
-    purchases_processed: int
-    rejected: list[RejectedRecord]
-    response: dict[str, Any]
-    lost_answers: int = 0  # times the body went out unanswered before this answer: Braze may have applied it
 
 
 class BrazeClient:
@@ -286,8 +267,6 @@ class BrazeClient:
         purchases: list[dict[str, Any]] | tuple[()] = (),
     ) -> TrackResult:
         """`/users/track`, with Braze's per-object errors mapped back to the records sent."""
-        from pipeline.braze.track import track
-
         return track(self, list(attributes), list(events), list(purchases))
 
     def export_segment(

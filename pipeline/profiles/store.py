@@ -15,21 +15,23 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.layout import PROFILES_FOLDER, latest_day_before, profiles_dir
+from pipeline.layout import (
+    PROFILE_FILES,
+    PROFILES_FOLDER,
+    PROFILES_MANIFEST,
+    PROFILES_QUARANTINE,
+    latest_day_before,
+    profiles_dir,
+)
 from pipeline.profiles.report import DayReport
 from pipeline.profiles.snapshot import QUARANTINE_SCHEMA, Snapshot, as_date, empty_snapshot
 from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import read_parquet, write_parquet
 
-MANIFEST = "manifest.json"
+MANIFEST = PROFILES_MANIFEST
 FORMAT = 1
-PARQUET_FILES = {
-    "profiles": "profiles.parquet",
-    "identifiers": "identifiers.parquet",
-    "sum_basis": "sum_basis.parquet",
-    "merges": "merges.parquet",
-}
-QUARANTINE_FILE = "quarantine.jsonl"
+PARQUET_FILES = PROFILE_FILES
+QUARANTINE_FILE = PROFILES_QUARANTINE
 
 
 def manifest_key(day: date | str) -> str:

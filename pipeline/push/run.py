@@ -12,12 +12,12 @@ from typing import Literal
 
 import polars as pl
 
+from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.braze.errors import BrazeAnswerLost, BrazeError
 from pipeline.braze.rules import MAX_BODY_BYTES, MAX_TRACK_OBJECTS
 from pipeline.push.checkpoint import (
     apply_journal,
-    journal_key,
     new_run_id,
     newer_than,
     read_baseline,
@@ -25,8 +25,9 @@ from pipeline.push.checkpoint import (
     write_baseline,
     write_journal,
 )
-from pipeline.push.frames import KEY, ROW, check_changes, journal_folder
+from pipeline.push.frames import KEY, ROW, check_changes
 from pipeline.push.objects import UserObject, batches, fits_alone, payload_points, user_objects
+from pipeline.push.progress import progress_line
 from pipeline.push.report import DeadLetter, PushError, PushReport, write_dead_letters, write_summary
 from pipeline.storage import ObjectStore
 
@@ -77,7 +78,7 @@ def push_changes(
     run = _Run(
         client,
         store,
-        lambda number: journal_key(connection, goal, day, run_id, number),
+        lambda number: layout.push_journal(connection, goal, day, run_id, number),
         progress,
         f"braze_push {connection}/{goal} {day}",
         todo["identity"].n_unique(),
@@ -119,7 +120,7 @@ def push_changes(
         raise PushError(
             f"{run.label}: {len(run.failures)} of {run.batches} {what} (batch {number}: {error}); "
             f"this run's {run.journaled} accepted batches are journaled under "
-            f"{store.uri(journal_folder(connection, goal, day))}, so rerunning this day sends only the rest"
+            f"{store.uri(layout.push_journal_folder(connection, goal, day))}, so rerunning this day sends only the rest"
             + (f"; {lost}" if lost else ""),
             report,
         )
@@ -205,7 +206,8 @@ class _Run:
              "attributes_rejected", "users_failed", "data_points", "data_points_maybe_twice"), 0)  # fmt: skip
         self._step = max(1, math.ceil(users_total / 10))
         self._next_mark = self._step
-        self._last_progress = time.monotonic()
+        self._last_progress = self._started = time.monotonic()
+        self._rate_limited_before = client.stats.rate_limited  # 429s of this push only
 
     def counts(self) -> dict[str, int]:
         return {**self.tally, "batches": self.batches}
@@ -327,6 +329,6 @@ class _Run:
             self._next_mark += self._step
         self._last_progress = now
         self.progress(
-            f"{self.label}: {sent:,}/{self.users_total:,} users sent in {self.finished:,} batches, "
-            f"{self.tally['users_rejected']:,} rejected"
-        )
+            progress_line(self.label, sent, self.users_total, self.finished, self.tally["users_rejected"],
+                          now - self._started, self.client.stats.rate_limited - self._rate_limited_before)
+        )  # fmt: skip

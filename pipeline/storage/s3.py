@@ -60,10 +60,17 @@ def _storage_error(uri: str, exc: Exception) -> StorageError:
 
 
 class S3Store(ObjectStore):
-    def __init__(self, bucket: str, prefix: str = "") -> None:
+    """`client`: the boto3 S3 client to use (the Dagster layer passes its dagster-aws `S3Resource`'s);
+    without one, the shared client built from the standard AWS variables."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+        self._s3 = client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.root = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+
+    def _client(self) -> Any:
+        return self._s3 if self._s3 is not None else s3_client()
 
     def _key(self, key: str) -> str:
         key = key.lstrip("/")
@@ -71,19 +78,19 @@ class S3Store(ObjectStore):
 
     def open(self, key: str) -> BinaryIO:
         try:
-            return s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            return self._client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(self.uri(key), exc) from None
 
     def write_fileobj(self, key: str, source: BinaryIO) -> None:
         try:
-            s3_client().upload_fileobj(source, self.bucket, self._key(key))
+            self._client().upload_fileobj(source, self.bucket, self._key(key))
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(self.uri(key), exc) from None
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         strip = len(self.prefix) + 1 if self.prefix else 0
-        pages = s3_client().get_paginator("list_objects_v2").paginate(
+        pages = self._client().get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self._key(prefix)
         )
         try:
@@ -95,7 +102,7 @@ class S3Store(ObjectStore):
 
     def exists(self, key: str) -> bool:
         try:
-            s3_client().head_object(Bucket=self.bucket, Key=self._key(key))
+            self._client().head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
@@ -106,7 +113,7 @@ class S3Store(ObjectStore):
 
     def delete(self, key: str) -> None:
         try:
-            s3_client().delete_object(Bucket=self.bucket, Key=self._key(key))
+            self._client().delete_object(Bucket=self.bucket, Key=self._key(key))
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(self.uri(key), exc) from None
 

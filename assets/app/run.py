@@ -15,10 +15,10 @@ from typing import Any
 
 import dagster as dg
 
+from assets.app.run_logging import materialize_quietly
 from assets.build import group_assets, store_groups
 from assets.resources import connection_resources
 from assets.run_lock import INSTANCE_SETTINGS, day_lease, fail_dead_runs
-from assets.run_logging import materialize_quietly
 from assets.run_summary import error_text, summarize_run
 from pipeline.mapping import Connection
 from pipeline.preflight import check_day, ready_connections, today
@@ -217,3 +217,11 @@ def run_and_report(day: str | None, refresh: bool = False, wait: bool = False) -
     summaries = run_day(day, connections, instance, refresh=refresh, wait=wait)
     print_summaries(summaries)
     return bool(summaries) and all(s.success for s in summaries)
+
+
+def fail_dead_runs_in_home(connections: list[Connection]) -> list[str]:
+    """`fail_dead_runs` on the instance of `$DAGSTER_HOME` (or `.dagster_home/`), if there is one yet."""
+    folder = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME)
+    if not (folder / "dagster.yaml").exists():
+        return []
+    return fail_dead_runs(dagster_instance(folder), connections)

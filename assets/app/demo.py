@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from assets.run import dagster_instance, print_summaries, run_day
+from assets.app.run import dagster_instance, print_summaries, run_day
 from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.check import run_checks
@@ -27,7 +27,7 @@ from pipeline.sandbox.settings import DEMO_API_KEY
 from pipeline.storage import open_store
 
 DEMO_USERS = 10_000
-INTERACTIONS = Path(__file__).resolve().parents[1] / "mappings" / "inputs" / "interactions.csv"
+INTERACTIONS = Path(__file__).resolve().parents[2] / "mappings" / "inputs" / "interactions.csv"
 DAYS = ("2026-11-01", "2026-11-02")
 LOYAL = 500  # the sandbox's "Loyal users" segment: points >= 500
 

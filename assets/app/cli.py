@@ -115,7 +115,7 @@ def run(
 
     try:
         day = parse_day(date) if date is not None else None
-        from assets.run import run_and_report  # the one command that needs Dagster itself
+        from assets.app.run import run_and_report  # the one command that needs Dagster itself
 
         succeeded = run_and_report(day, refresh=refresh, wait=wait)
     except NotReady as exc:
@@ -147,7 +147,7 @@ def runs(
         problem = f"no connection named {connection!r}" if connection else f"no connection files in {mappings_folder()}"
         typer.echo(f"{problem}; the connections are: {names or 'none (set PROFILESYNC_MAPPINGS)'}", err=True)
         raise typer.Exit(2)
-    from assets.run_lock import fail_dead_runs_in_home  # a killed run shows as failed, not missing
+    from assets.app.run import fail_dead_runs_in_home  # a killed run shows as failed, not missing
 
     records = []
     try:
@@ -201,7 +201,7 @@ def demo(
     folder: Annotated[Path, typer.Option(help="Where the demo keeps its store and exports.")] = Path(".demo"),
 ) -> None:
     """Run the main job on embedded defaults: a local folder as object store, the Braze sandbox."""
-    from assets.demo import run_demo
+    from assets.app.demo import run_demo
 
     if not run_demo(folder):
         raise typer.Exit(1)
@@ -219,4 +219,8 @@ def _connections_or_exit() -> list[Connection]:
 
 
 def main() -> None:
-    app()
+    app(prog_name="profilesync")  # the same name however it started: console script or `python -m`
+
+
+if __name__ == "__main__":  # `python -m assets.app.cli`
+    main()
