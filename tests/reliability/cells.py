@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from conftest import SandboxHandle
 from import_harness import ImportHarness
 
 from pipeline import layout
+from pipeline.push import CHANGES_SCHEMA, canonical
 
 DAY = "2026-11-01"
+C, G = "acme", "vip"  # the export goal the push cells push for
+USERS, TRACK = 300, "/users/track"
 GOAL = """\
 - goal: plain
   segment: Everyone
@@ -51,3 +56,18 @@ def make_harness(sandbox: SandboxHandle, tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("BRAZE_API_KEY", sandbox.api_key)
     sandbox.admin.configure(users_per_file=10)
     return ImportHarness(sandbox, tmp_path)
+
+
+def payload() -> pl.DataFrame:
+    rows = [(canonical({"external_id": f"u{i:03d}"}), "tier", canonical("gold"), None, f"p{i}") for i in range(USERS)]
+    return pl.DataFrame(rows, schema=CHANGES_SCHEMA, orient="row")
+
+
+def applied(sandbox) -> Counter[str]:
+    """How often each user was applied: /users/track requests the sandbox handled (2xx, answered or not)."""
+    return Counter(
+        obj["external_id"]
+        for entry in sandbox.admin.requests()
+        if entry["path"] == TRACK and entry["status"] == 201
+        for obj in entry["body"]["attributes"]
+    )

@@ -9,18 +9,14 @@ batches in flight), and the acknowledged baseline never holds a user Braze did n
 
 from __future__ import annotations
 
-from collections import Counter
-
-import polars as pl
 import pytest
+from cells import DAY, TRACK, USERS, C, G, applied, payload
 from polars.testing import assert_frame_equal
 
-from pipeline.push import CHANGES_SCHEMA, PushError, canonical, push_changes, read_baseline, summary_key
+from pipeline.push import PushError, push_changes, read_baseline, summary_key
 from pipeline.storage import open_store
 
-C, G, DAY = "acme", "vip", "2026-11-01"
-USERS, IN_FLIGHT, BATCH = 300, 2, 75
-TRACK = "/users/track"
+IN_FLIGHT, BATCH = 2, 75
 
 CELLS = {
     "429 storm with rate-limit headers": ({"burst_429": 6}, {}, 10.0),
@@ -30,21 +26,6 @@ CELLS = {
     "answers slower than the client timeout": ({"answer_delay_ms": 1500, "answer_delay_count": 2}, {}, 1.0),
     "dropped connections": ({"drop_rate": 0.3, "seed": 3}, {}, 10.0),
 }
-
-
-def payload() -> pl.DataFrame:
-    rows = [(canonical({"external_id": f"u{i:03d}"}), "tier", canonical("gold"), None, f"p{i}") for i in range(USERS)]
-    return pl.DataFrame(rows, schema=CHANGES_SCHEMA, orient="row")
-
-
-def applied(sandbox) -> Counter[str]:
-    """How often each user was applied: /users/track requests the sandbox handled (2xx, answered or not)."""
-    return Counter(
-        obj["external_id"]
-        for entry in sandbox.admin.requests()
-        if entry["path"] == TRACK and entry["status"] == 201
-        for obj in entry["body"]["attributes"]
-    )
 
 
 def baseline_users(store) -> set[str]:
