@@ -32,6 +32,7 @@ class Suite:
 
 SUITES = (
     Suite("properties", ("tests/test_properties.py",), "properties checked on generated data (hypothesis)"),
+    Suite("reliability", ("tests/reliability/",), "cells of the fault matrix"),
 )
 
 
