@@ -21,6 +21,7 @@ from pipeline.braze import BrazeClient
 from pipeline.braze.callback import CallbackListener
 from pipeline.braze.client import is_loopback
 from pipeline.braze.export_evidence import SegmentSize, SizeUnavailable, UserCounter
+from pipeline.braze.export_start import cancel_export, start_export
 from pipeline.braze.segment_export import ExportIncomplete, ExportManifest, resolve_segment, wait_for_files
 from pipeline.day_order import GoalOfDay, check_day_order
 from pipeline.delta import compute_changes
@@ -132,26 +133,39 @@ def run_segment_export(
     count = UserCounter(exports)
     begun = time.monotonic()
     with listener if listener is not None else contextlib.nullcontext():
-        prefix = client.export_segment(
-            segment["id"],
-            fields,
-            custom_attributes_to_export=custom or None,
-            callback_endpoint=listener.url if listener else None,
-            output_format="gzip",
-        )
-        progress(f"Braze is exporting segment {segment['name']!r} ({segment['id']}) as {prefix}")
-        files, completion = wait_for_files(
-            exports,
-            segment["id"],
-            prefix,
-            callback=listener,
-            size=size,
-            count=count,
-            quiet_period_s=settings.export_quiet_period_s,
-            timeout_s=settings.export_timeout_s,
-            poll_interval_s=settings.export_poll_interval_s,
+        prefix = start_export(
+            client,
+            str(segment["id"]),
+            lambda: client.export_segment(
+                segment["id"],
+                fields,
+                custom_attributes_to_export=custom or None,
+                callback_endpoint=listener.url if listener else None,
+                output_format="gzip",
+            ),
+            wait_s=settings.export_timeout_s,
+            poll_s=settings.export_poll_interval_s,
             progress=progress,
         )
+        progress(f"Braze is exporting segment {segment['name']!r} ({segment['id']}) as {prefix}")
+        try:
+            files, completion = wait_for_files(
+                exports,
+                segment["id"],
+                prefix,
+                callback=listener,
+                size=size,
+                count=count,
+                quiet_period_s=settings.export_quiet_period_s,
+                timeout_s=settings.export_timeout_s,
+                poll_interval_s=settings.export_poll_interval_s,
+                progress=progress,
+            )
+        except ExportIncomplete as exc:  # give up on it in Braze too, or the next run meets it running
+            raise ExportIncomplete(f"{exc}; {cancel_export(client, str(segment['id']), progress)}") from None
+        except BaseException:
+            cancel_export(client, str(segment["id"]), progress)
+            raise
     waited = time.monotonic() - begun
     manifest = ExportManifest(
         segment_id=str(segment["id"]),

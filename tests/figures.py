@@ -41,6 +41,7 @@ SUITES = (
         ("tests/test_properties.py", "tests/test_day_order_property.py"),
         "properties checked on generated data (hypothesis)",
     ),
+    Suite("reliability", ("tests/reliability/",), "cells of the fault matrix"),
 )
 
 

@@ -22,6 +22,7 @@ from pipeline.braze.errors import (
     BrazeAuthError,
     BrazeConnectionError,
     BrazeError,
+    BrazeExportRunning,
     BrazeNotFoundError,
     BrazePermissionError,
     BrazeRateLimitError,
@@ -208,6 +209,8 @@ class BrazeClient:
                 continue
             hold = self._pacer.record(endpoint, response.status_code, response.headers)
             if response.status_code == 429:
+                if hold is None and _export_running(endpoint, response):
+                    raise BrazeExportRunning(endpoint, _json(response).get("message", ""), status=429)
                 self.stats.add(rate_limited=1)
                 if last:
                     raise _error(endpoint, response)
@@ -278,7 +281,11 @@ class BrazeClient:
         callback_endpoint: str | None = None,
         output_format: str = "gzip",
     ) -> str:
-        """Ask Braze to write a segment to the export bucket; returns the `object_prefix`."""
+        """Ask Braze to write a segment to the export bucket; returns the `object_prefix`.
+
+        A lost answer is not resent: Braze may have started the export, and a second request
+        would meet it (`BrazeExportRunning`). The caller cancels or waits (`export_start.py`).
+        """
         body: dict[str, Any] = {
             "segment_id": segment_id,
             "fields_to_export": list(fields_to_export),
@@ -288,11 +295,15 @@ class BrazeClient:
             body["custom_attributes_to_export"] = list(custom_attributes_to_export)
         if callback_endpoint:
             body["callback_endpoint"] = callback_endpoint
-        answer = self.post("/users/export/segment", body)
+        answer = self.exchange("POST", "/users/export/segment", body=body, resends_after_lost_answer=0).data
         prefix = answer.get("object_prefix")
         if not prefix:
             raise BrazeError("/users/export/segment", f"answer carries no object_prefix: {answer}")
         return str(prefix)
+
+    def cancel_segment_export(self, segment_id: str) -> dict[str, Any]:
+        """`/export/segment/cancel`: stop every running export of the segment (harmless when none runs)."""
+        return self.post("/export/segment/cancel", {"segment_id": segment_id})
 
     def export_ids(
         self,
@@ -359,6 +370,18 @@ def _never_sent(exc: requests.RequestException) -> bool:
 def _answer_lost(endpoint: str, exc: requests.RequestException, sent: int, timeout: float) -> BrazeAnswerLost:
     timed_out = isinstance(exc, requests.Timeout)
     return BrazeAnswerLost(endpoint, sent=sent, timeout_s=timeout if timed_out else None, cause=type(exc).__name__)
+
+
+def _export_running(endpoint: str, response: requests.Response) -> bool:
+    """A 429 that refuses a second export of a running segment, not a rate limit.
+
+    The caller has already found the rate-limit window open (no Retry-After, requests
+    remaining); Braze's message then says the segment's export is already running. The cap on
+    concurrent exports ("100 segment exports are already running") is not this: it clears as
+    other exports end, so it stays with the retried 429s.
+    """
+    message = str(_json(response).get("message") or "").lower()
+    return endpoint == "/users/export/segment" and "already running" in message and "exports are" not in message
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -180,6 +181,7 @@ class _Outcome:
     answered: bool = False  # Braze answered 2xx (or refused every object by name)
     lost: int = 0  # times the batch went out without an answer: each may have been applied
     error: Exception | None = None
+    skipped: bool = False  # never sent: an earlier batch had already failed
 
 
 class _Run:
@@ -199,6 +201,9 @@ class _Run:
         self.dead: list[DeadLetter] = []
         self.accepted_rows: list[tuple[str, str, str | None]] = []
         self.failures: list[tuple[int, Exception]] = []
+        # Set by the worker whose batch failed, so queued batches are not sent before the calling
+        # thread sees the failure: a resend then covers at most the batches in flight.
+        self.stopping = threading.Event()
         self.unanswered: dict[int, int] = {}  # batch number -> users, for batches that failed whole
         self.batches = self.finished = self.journaled = 0
         self.tally = dict.fromkeys(
@@ -255,6 +260,9 @@ class _Run:
     def _send_batch(self, number: int, batch: list[UserObject]) -> _Outcome:
         """In a worker: one request, then at once the journal of what Braze accepted."""
         outcome = _Outcome(number, batch)
+        if self.stopping.is_set():
+            outcome.skipped = True
+            return outcome
         try:
             result = self.client.track(attributes=[obj.body for obj in batch])
             outcome.answered, outcome.lost = True, result.lost_answers
@@ -269,6 +277,7 @@ class _Run:
             if rows:
                 write_journal(self.store, self.journal_key_of(number), rows)
         except Exception as exc:  # reported by the calling thread, which stops the run
+            self.stopping.set()
             outcome.error = exc
             outcome.lost = exc.sent if isinstance(exc, BrazeAnswerLost) else outcome.lost
         return outcome
@@ -276,6 +285,9 @@ class _Run:
     def _collect(self, futures: Iterable[Future[_Outcome]]) -> None:
         for future in futures:
             outcome = future.result()
+            if outcome.skipped:
+                self.batches -= 1  # never sent, like a cancelled one
+                continue
             self.finished += 1
             self._add("users_sent", "attributes_sent", outcome.batch)
             if not outcome.answered:
