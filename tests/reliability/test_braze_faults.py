@@ -13,7 +13,8 @@ import pytest
 from cells import DAY, TRACK, USERS, C, G, applied, payload
 from polars.testing import assert_frame_equal
 
-from pipeline.push import PushError, push_changes, read_baseline, summary_key
+from pipeline import layout
+from pipeline.push import PushError, push_changes, read_baseline
 from pipeline.storage import open_store
 
 IN_FLIGHT, BATCH = 2, 75
@@ -48,7 +49,7 @@ def test_push_under_braze_faults_delivers_every_change_once_or_fails_clearly(san
             failure = str(exc)
     if failure is not None:
         assert "\n" not in failure and ("rerunning" in failure or "re-run" in failure), failure
-        assert not store.exists(summary_key(C, G, DAY))  # the day is not claimed done
+        assert not store.exists(layout.push_summary(C, G, DAY))  # the day is not claimed done
     assert baseline_users(store) <= set(applied(sandbox))  # never claims what Braze did not apply
     state = sandbox.admin.faults()
     hits = state["injected"]["429"] + state["injected"]["5xx"] + state["injected"]["dropped"]
@@ -67,5 +68,5 @@ def test_push_under_braze_faults_delivers_every_change_once_or_fails_clearly(san
         read_baseline(store, C, G).select("identity", "attribute", "value").sort("identity"),
         changes.select("identity", "attribute", "value").sort("identity"),
     )
-    assert store.exists(summary_key(C, G, DAY))
+    assert store.exists(layout.push_summary(C, G, DAY))
     assert sandbox.admin.user("external_id", "u299")["custom_attributes"]["tier"] == "gold"

@@ -22,7 +22,7 @@ from conftest import PROFILESYNC, SandboxHandle, make_bucket, run_cli
 
 from pipeline import layout
 from pipeline.profiles import read_snapshot
-from pipeline.push import journal_folder, read_baseline
+from pipeline.push import read_baseline
 from pipeline.storage import ObjectStore, open_store
 
 USERS = 300  # 4 batches of 75
@@ -116,4 +116,4 @@ def test_run_killed_during_a_step_completes_on_the_rerun(sandbox: SandboxHandle,
     assert sum(n - 1 for n in applied.values()) <= 75  # resent: at most the one batch in flight
     assert sandbox.admin.user("external_id", "u299")["custom_attributes"]["cdp_points"] == 299
     baseline = read_baseline(store, "acme", "back")
-    assert baseline.height == USERS and store.list(journal_folder("acme", "back", DAY))
+    assert baseline.height == USERS and store.list(layout.push_journal_folder("acme", "back", DAY))

@@ -16,7 +16,8 @@ from import_harness import ImportHarness, step
 from polars.testing import assert_frame_equal
 from s3_relay import S3Relay
 
-from pipeline.push import push_changes, read_baseline, summary_key
+from pipeline import layout
+from pipeline.push import push_changes, read_baseline
 from pipeline.storage import StorageError, open_store
 
 
@@ -61,7 +62,7 @@ def test_s3_gone_in_the_middle_of_a_push_fails_clearly_and_the_rerun_completes(s
         read_baseline(store, C, G).select("identity", "attribute", "value").sort("identity"),
         changes.select("identity", "attribute", "value").sort("identity"),
     )
-    assert store.exists(summary_key(C, G, DAY))
+    assert store.exists(layout.push_summary(C, G, DAY))
     assert len([e for e in sandbox.admin.requests() if e["path"] == TRACK]) >= USERS // 75
 
 
