@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -189,10 +189,24 @@ def run_staging(exports: ObjectStore, store: ObjectStore, connection: Connection
     return counts
 
 
+def echo_sources(connection: Connection, members: Sequence[Connection]) -> list[tuple[str, str]]:
+    """The export goals whose pushes can come back through `connection`'s imports: every export
+    goal of the store's connections (`members`, the connections on its storage root) that talks
+    to the same Braze REST endpoint."""
+    same = [c for c in members if c.braze.rest_endpoint == connection.braze.rest_endpoint]
+    return [(c.name, goal.name) for c in same for goal in c.exports]
+
+
 def run_changes(
-    store: ObjectStore, connection: Connection, goal: ImportGoal, day: str, source: str = "staged_users"
+    store: ObjectStore,
+    connection: Connection,
+    goal: ImportGoal,
+    day: str,
+    source: str = "staged_users",
+    exports: Sequence[tuple[str, str]] = (),
 ) -> dict:
-    counts = compute_changes(store, connection.name, goal.name, day, source)
+    """The day's changes of the goal, pushes of the export goals `exports` told apart as echoes."""
+    counts = compute_changes(store, connection.name, goal.name, day, source, exports)
     counts["preview"] = scan_parquet(store, str(counts["changes_key"])).head(5).collect()
     return counts
 

@@ -12,7 +12,18 @@ from datetime import date
 
 import polars as pl
 
-from pipeline.profiles.fields import CHANGE, CHANGED_FIELDS, KEY, REC, Write, check_changes, record_keys, writes
+from pipeline.profiles.fields import (
+    ACTIVE,
+    CHANGE,
+    CHANGED_FIELDS,
+    ECHO_FIELDS,
+    KEY,
+    REC,
+    Write,
+    check_changes,
+    record_keys,
+    writes,
+)
 from pipeline.profiles.identity import Resolution, resolve
 from pipeline.profiles.merge import merge_profiles
 from pipeline.profiles.report import GoalReport, goal_report
@@ -30,7 +41,7 @@ from pipeline.profiles.snapshot import (
     canonical_profiles,
 )
 from pipeline.profiles.strategies import apply_writes, contribute, fold_records
-from pipeline.profiles.sums import replace_basis, sum_input
+from pipeline.profiles.sums import echo_basis, replace_basis, sum_input
 
 
 def next_identifiers(identifiers: pl.DataFrame, found: Resolution) -> pl.DataFrame:
@@ -55,7 +66,8 @@ def contributions(
         changed = pl.col(CHANGED_FIELDS).list.contains(write.source.column).fill_null(False)
         expr, dtype = write.source.value, write.source.dtype
         if write.strategy == "sum":
-            added = pl.col(CHANGE) == "added"
+            # an added user whose field is our own push coming back is not "back empty"
+            added = (pl.col(CHANGE) == "added") & ~pl.col(ECHO_FIELDS).list.contains(write.source.column)
             part = sum_input(records, changed, added, write, schema.get(write.property), goal, basis)
             bases.append(part.basis)
             quarantine.append(part.quarantine)
@@ -76,8 +88,14 @@ def apply_goal(
     """
     day = as_date(day)
     check_changes(changes, rules.name)
-    changes = changes.with_columns(pl.col(KEY).cast(pl.String), pl.col(CHANGED_FIELDS).cast(pl.List(pl.String)))
-    active = changes.filter(pl.col(CHANGE) != "removed").with_row_index(REC)
+    if ECHO_FIELDS not in changes.columns:  # a changes file from before echoes were told apart
+        changes = changes.with_columns(pl.lit([], pl.List(pl.String)).alias(ECHO_FIELDS))
+    changes = changes.with_columns(
+        pl.col(KEY).cast(pl.String),
+        pl.col(CHANGED_FIELDS).cast(pl.List(pl.String)),
+        pl.col(ECHO_FIELDS).cast(pl.List(pl.String)),
+    )
+    active = changes.filter(pl.col(CHANGE).is_in(ACTIVE)).with_row_index(REC)
     keys = record_keys(active, rules)
     found = resolve(
         keys,
@@ -101,6 +119,7 @@ def apply_goal(
 
     records = active[found.targets[REC]].with_columns(found.targets[PROFILE_ID])
     work, bases, quarantine = contributions(records, rule_writes, profiles.schema, snapshot.sum_basis, rules.name)
+    bases += [echo_basis(changes, w, rules.name) for w in rule_writes if w.strategy == "sum"]
     profiles = apply_writes(profiles, fold_records(work, rule_writes), rule_writes)
 
     gained = found.new_identifiers.filter(~pl.col("new"))[PROFILE_ID]

@@ -20,7 +20,9 @@ CUSTOM_PREFIX = "custom_attributes."
 KEY = "braze_id"
 CHANGE = "_change"
 CHANGED_FIELDS = "_changed_fields"
-CHANGES = ("added", "changed", "removed")
+ECHO_FIELDS = "_echo_fields"  # fields that only show profilesync's own push (pipeline.echoes)
+CHANGES = ("added", "changed", "echo", "removed")
+ACTIVE = ("added", "changed")  # kinds of rows that can change a profile
 REC = "__rec"  # row number of a record among the goal's active (added or changed) records
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline.profiles.dtypes import is_number, to_text
-from pipeline.profiles.fields import KEY, Write
+from pipeline.profiles.fields import ECHO_FIELDS, KEY, Write
 from pipeline.profiles.snapshot import QUARANTINE_SCHEMA, SUM_BASIS_ORDER, SUM_BASIS_SCHEMA
 
 NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"  # a JSON number literal
@@ -96,6 +96,24 @@ def sum_input(
         pl.lit(goal).alias("goal"), KEY, pl.lit(prop).alias("property"), pl.col("new").alias("value")
     )
     return SumInput(out, new_basis.cast(SUM_BASIS_SCHEMA), quarantine.cast(QUARANTINE_SCHEMA))
+
+
+def echo_basis(changes: pl.DataFrame, write: Write, goal: str) -> pl.DataFrame:
+    """New bases for `write` where its field is an echo of our own push: the echoed value.
+
+    The profile is left alone (the value is ours), but the basis moves to what Braze now holds,
+    so a later real change in Braze adds only its own difference. A non-number changes nothing.
+    """
+    source, prop = write.source, write.property
+    json = source.json is not None
+    echoed = pl.col(ECHO_FIELDS).list.contains(source.column).fill_null(False)
+    rows = changes.filter(echoed).select(KEY, (source.json if json else source.value).alias("value"))
+    number, not_number, _integer = numbers(rows, source.dtype, json)
+    return (
+        rows.filter(~not_number)
+        .select(pl.lit(goal).alias("goal"), KEY, pl.lit(prop).alias("property"), number.fill_null(0.0).alias("value"))
+        .cast(SUM_BASIS_SCHEMA)
+    )
 
 
 def replace_basis(basis: pl.DataFrame, updates: list[pl.DataFrame]) -> pl.DataFrame:
