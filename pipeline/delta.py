@@ -11,6 +11,8 @@ Changes frame (`layout.user_changes(connection, goal, day)`), the contract other
   today counting as null on the side that lacks it; for "removed" empty; echo fields are left out;
 - `_echo_fields` List(String): the fields that differ (or, for "added", have a value) only because
   Braze shows what profilesync had acknowledged pushing; empty for most rows;
+- `_pushed_values` List(Struct{field, value}): for really changed fields, what profilesync had
+  pushed since the previous copy (so Braze held it before the change; `sum` adds from it);
 - then every data column of either copy (today's columns in today's order, then columns only
   the previous copy had), null where a side lacks the column. Values come from today for
   added and changed rows and from the previous copy for removed rows, so leavers' identifiers
@@ -236,7 +238,7 @@ def compute_changes(
             aside = Path(folder) / "diff.parquet"
             changes.sink_parquet(aside)
             changes = pl.scan_parquet(aside)
-        publish_parquet(store, key, mark_echoes(changes, ours, json_columns), json_columns, base)
+        publish_parquet(store, key, mark_echoes(changes, ours, json_columns, previous), json_columns, base)
     rows = new.select(pl.len()).collect().item()
     counts = change_counts(scan_parquet(store, key).select(CHANGE), rows)
     return {**counts, "previous_day": previous, "changes_key": key}

@@ -42,11 +42,15 @@ from pipeline.push import read_baseline
 from pipeline.storage import ObjectStore
 
 KEY = "braze_id"
-CHANGE, FIELDS, ECHOES = "_change", "_changed_fields", "_echo_fields"
+CHANGE, FIELDS, ECHOES, PUSHED = "_change", "_changed_fields", "_echo_fields", "_pushed_values"
 ECHO = "echo"  # `_change` of a row whose every difference is an echo
 ALIAS = "user_alias:"
-ACKNOWLEDGED_SCHEMA = pl.Schema({"kind": pl.String, "key": pl.String, "column": pl.String, "value": pl.String})
+ACKNOWLEDGED_SCHEMA = pl.Schema(
+    {"kind": pl.String, "key": pl.String, "column": pl.String, "value": pl.String, "as_of": pl.String}
+)
 _NO_FIELDS = pl.lit([], pl.List(pl.String))
+PUSHED_DTYPE = pl.List(pl.Struct({"field": pl.String, "value": pl.String}))
+_NO_PUSHES = pl.lit([], PUSHED_DTYPE)
 
 
 def import_column(attribute: str) -> str:
@@ -55,7 +59,7 @@ def import_column(attribute: str) -> str:
 
 
 def acknowledged(store: ObjectStore, exports: Sequence[tuple[str, str]], day: str) -> pl.DataFrame:
-    """(kind, key, column, value) of every value the export goals `(connection, goal)` had
+    """(kind, key, column, value, as_of) of every value the export goals `(connection, goal)` had
     acknowledged before `day`: `kind` is the identifier (`external_id`, `user_alias:<label>`),
     `key` its value, `column` the import column, `value` canonical JSON (null: removed)."""
     frames = [read_baseline(store, connection, goal) for connection, goal in exports]
@@ -79,7 +83,7 @@ def acknowledged(store: ObjectStore, exports: Sequence[tuple[str, str]], day: st
     return (
         pl.concat(frames)
         .filter(pl.col("as_of") < day)
-        .select(kind.alias("kind"), key.alias("key"), column.alias("column"), "value")
+        .select(kind.alias("kind"), key.alias("key"), column.alias("column"), "value", "as_of")
         .drop_nulls(["kind", "key"])
         .unique()
         .cast(ACKNOWLEDGED_SCHEMA)
@@ -149,45 +153,70 @@ def _comparable(dtype: pl.DataType) -> bool:
     return True
 
 
-def mark_echoes(changes: pl.LazyFrame, ours: pl.DataFrame, json_columns: Collection[str] = ()) -> pl.LazyFrame:
-    """`changes` with `_echo_fields` after `_changed_fields`: the changed fields that are echoes.
+def mark_echoes(
+    changes: pl.LazyFrame, ours: pl.DataFrame, json_columns: Collection[str] = (), since: str | None = None
+) -> pl.LazyFrame:
+    """`changes` with `_echo_fields` and `_pushed_values` after `_changed_fields`.
 
-    Echo fields leave `_changed_fields`; a "changed" row left with none becomes `_change` "echo".
-    "added" and "removed" rows keep their kind (an added row's echoes still leave its fields).
+    `_echo_fields`: the changed fields that are echoes. They leave `_changed_fields`; a "changed"
+    row left with none becomes `_change` "echo". "added" and "removed" rows keep their kind (an
+    added row's echoes still leave its fields).
+
+    `_pushed_values` (List of Struct{field, value}): for a field that really changed, the value
+    profilesync had acknowledged pushing as of `since` (the previous copy's day) or later, i.e.
+    after the previous copy was taken: what Braze held just before someone else changed it, which
+    the previous copy cannot show. `sum` adds the difference from it (canonical JSON; null when
+    the push was a removal). `since` None: every acknowledged push counts.
     """
     schema = changes.collect_schema()
     columns = [c for c in ours["column"].unique().sort().to_list() if c in schema and _comparable(schema[c])]
     if not columns:
-        return _with_echoes(changes, None)
+        return _with_echoes(changes, None, None)
     active = changes.filter(pl.col(CHANGE) != "removed")
     keys = user_keys(active, schema)
-    hits = []
+    hits, pushes = [], []
     for column in columns:
         json_text = column in json_columns
         staged = active.filter(pl.col(FIELDS).list.contains(column)).select(
             KEY, _staged(pl.col(column), schema[column], json_text).alias("staged")
         )
         held = ours.lazy().filter(pl.col("column") == column)
-        held = held.select("kind", "key", pl.col("value").is_null().alias("removed"),
-                           _ours(pl.col("value"), schema[column], json_text).alias("ours"))  # fmt: skip
-        same = (pl.col("staged").is_null() & pl.col("removed")) | (pl.col("staged") == pl.col("ours")).fill_null(False)
-        found = staged.join(keys, on=KEY).join(held, on=["kind", "key"]).filter(same)
-        hits.append(found.select(KEY, pl.lit(column).alias("field")))
-    echoes = pl.concat(hits).unique().group_by(KEY).agg(pl.col("field").sort().alias(ECHOES))
-    return _with_echoes(changes, echoes)
+        held = held.select(
+            "kind", "key", "as_of", "value", _ours(pl.col("value"), schema[column], json_text).alias("ours")
+        )
+        same = (pl.col("staged").is_null() & pl.col("value").is_null()) | (
+            pl.col("staged") == pl.col("ours")
+        ).fill_null(False)
+        found = staged.join(keys, on=KEY).join(held, on=["kind", "key"]).with_columns(same.alias("same"))
+        found = found.with_columns(pl.lit(column).alias("field"))
+        hits.append(found.filter("same").select(KEY, "field"))
+        recent = pl.lit(True) if since is None else pl.col("as_of") >= since
+        pushes.append(found.filter(~pl.col("same") & recent).select(KEY, "field", "as_of", "value"))
+    echoes = pl.concat(hits).unique()
+    pushed = (
+        pl.concat(pushes)
+        .join(echoes, on=[KEY, "field"], how="anti")  # an echo of one goal's push is no change at all
+        .sort(KEY, "field", "as_of", "value", nulls_last=False)
+        .unique([KEY, "field"], keep="last")
+        .group_by(KEY)
+        .agg(pl.struct("field", "value").sort_by("field").alias(PUSHED))
+    )
+    echoes = echoes.group_by(KEY).agg(pl.col("field").sort().alias(ECHOES))
+    return _with_echoes(changes, echoes, pushed)
 
 
-def _with_echoes(changes: pl.LazyFrame, echoes: pl.LazyFrame | None) -> pl.LazyFrame:
+def _with_echoes(changes: pl.LazyFrame, echoes: pl.LazyFrame | None, pushed: pl.LazyFrame | None) -> pl.LazyFrame:
     names = changes.collect_schema().names()
-    order = [*names[: names.index(FIELDS) + 1], ECHOES, *names[names.index(FIELDS) + 1 :]]
-    if echoes is None:
-        return changes.with_columns(_NO_FIELDS.alias(ECHOES)).select(order)
+    order = [*names[: names.index(FIELDS) + 1], ECHOES, PUSHED, *names[names.index(FIELDS) + 1 :]]
+    if echoes is None or pushed is None:
+        return changes.with_columns(_NO_FIELDS.alias(ECHOES), _NO_PUSHES.alias(PUSHED)).select(order)
     marked = changes.join(echoes, on=KEY, how="left", maintain_order="left")
+    marked = marked.join(pushed, on=KEY, how="left", maintain_order="left")
     echo = pl.col(ECHOES).fill_null(_NO_FIELDS)
     real = pl.when(echo.list.len() > 0).then(pl.col(FIELDS).list.set_difference(echo)).otherwise(pl.col(FIELDS))
     only_echoes = (pl.col(CHANGE) == "changed") & (pl.col(FIELDS).list.len() == 0)
     return (
-        marked.with_columns(echo.alias(ECHOES), real.alias(FIELDS))
+        marked.with_columns(echo.alias(ECHOES), real.alias(FIELDS), pl.col(PUSHED).fill_null(_NO_PUSHES))
         .with_columns(pl.when(only_echoes).then(pl.lit(ECHO)).otherwise(pl.col(CHANGE)).alias(CHANGE))
         .select(order)
     )

@@ -76,6 +76,10 @@ def test_pushed_values_coming_back_are_echoes_and_others_real_changes(tmp_path: 
         }
     )  # fmt: skip
     assert_frame_equal(got, expected, check_dtypes=False)
+    pushed = marked.filter(pl.col("braze_id") == "b2")["_pushed_values"].to_list()
+    assert pushed == [[{"field": "custom_attributes.points", "value": "19"}]]  # what Braze held before the change
+    later = mark_echoes(diff(new.lazy(), OLD.lazy()), acked, since="2026-01-02").collect()
+    assert later["_pushed_values"].list.len().sum() == 0  # pushed before the previous copy: it showed it
     counts = change_counts(marked, new.height)
     assert counts == {"added": 0, "changed": 2, "removed": 0, "echoes": 2, "seen_changed": 4, "unchanged": 0}
 

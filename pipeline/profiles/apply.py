@@ -18,6 +18,8 @@ from pipeline.profiles.fields import (
     CHANGED_FIELDS,
     ECHO_FIELDS,
     KEY,
+    PUSHED_DTYPE,
+    PUSHED_VALUES,
     REC,
     Write,
     check_changes,
@@ -90,6 +92,8 @@ def apply_goal(
     check_changes(changes, rules.name)
     if ECHO_FIELDS not in changes.columns:  # a changes file from before echoes were told apart
         changes = changes.with_columns(pl.lit([], pl.List(pl.String)).alias(ECHO_FIELDS))
+    if PUSHED_VALUES not in changes.columns:
+        changes = changes.with_columns(pl.lit([], PUSHED_DTYPE).alias(PUSHED_VALUES))
     changes = changes.with_columns(
         pl.col(KEY).cast(pl.String),
         pl.col(CHANGED_FIELDS).cast(pl.List(pl.String)),
