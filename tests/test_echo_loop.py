@@ -12,7 +12,9 @@ import pytest
 from conftest import SandboxHandle
 from import_harness import ImportHarness, step
 
+from assets.run import describe
 from pipeline.profiles import find_profile
+from pipeline.runs import list_runs
 
 DAYS = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
 USERS = 2_000
@@ -75,6 +77,12 @@ def test_pushed_attributes_coming_back_are_echoes_not_changes(harness: ImportHar
     changes = step(second, "user_changes")
     assert (changes["changed"], changes["echoes"], changes["seen_changed"]) == (CHANGED, USERS - CHANGED, USERS)
     assert step(second, "profiles")["profiles_updated"] == CHANGED
+    assert f"seen changed {USERS:,}, changed {CHANGED}, echoes of our own pushes {USERS - CHANGED:,}" in describe(
+        next(s for s in second.steps if s.key.endswith("user_changes"))
+    )
+    (record,) = [r for r in list_runs(harness.store, "acme", last=None) if r.day == DAYS[1]]
+    counted = {k: v for k, v in record.goal_counts["acme/everyone"].items() if k in {"seen", "changed", "echoes"}}
+    assert counted == {"seen": USERS, "changed": CHANGED, "echoes": USERS - CHANGED}
     pushed = tracked(sandbox, start)
     assert sorted(o["external_id"] for o in pushed) == sorted(f"u{i:05d}" for i in truly)
     assert all(set(o) == {"external_id", "_update_existing_only", "loyalty_points"} for o in pushed)
