@@ -76,7 +76,7 @@ run, when a goal's changes were computed against a day whose snapshot was never 
     )
     def profiles(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         store = getattr(context.resources, store_key(owner)).store()
-        snapshot, report, manifest = run_profiles(store, goals, context.partition_key)
+        snapshot, report, manifest = run_profiles(store, goals, context.partition_key, connections)
         context.log.info(
             "%d profiles: %d created, %d updated, %d unchanged, %d merged, %d quarantined",
             report.profiles, report.profiles_created, report.profiles_updated, report.profiles_unchanged,

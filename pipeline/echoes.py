@@ -53,11 +53,6 @@ PUSHED_DTYPE = pl.List(pl.Struct({"field": pl.String, "value": pl.String}))
 _NO_PUSHES = pl.lit([], PUSHED_DTYPE)
 
 
-def import_column(attribute: str) -> str:
-    """The staged column an export attribute comes back in."""
-    return attribute if attribute in STANDARD_IMPORT_FIELDS else CUSTOM_ATTRIBUTE_PREFIX + attribute
-
-
 def acknowledged(store: ObjectStore, exports: Sequence[tuple[str, str]], day: str) -> pl.DataFrame:
     """(kind, key, column, value, as_of) of every value the export goals `(connection, goal)` had
     acknowledged before `day`: `kind` is the identifier (`external_id`, `user_alias:<label>`),

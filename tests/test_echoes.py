@@ -11,6 +11,9 @@ from polars.testing import assert_frame_equal
 
 from pipeline.delta import change_counts, diff
 from pipeline.echoes import acknowledged, mark_echoes
+from pipeline.imports import goal_rules
+from pipeline.mapping import load_connections
+from pipeline.mapping.echo_rules import left_out_notes
 from pipeline.profiles import FieldRule, GoalRules, IdentifierRule, build_day, empty_snapshot
 from pipeline.push import canonical, identity_text
 from pipeline.push.checkpoint import write_baseline
@@ -134,3 +137,59 @@ def test_sum_basis_moves_to_the_echo_without_touching_the_profile() -> None:
     )  # fmt: skip
     final, _ = build_day(after, [(rules, real)], date(2026, 1, 3))
     assert final.profiles["points"].to_list() == [15]
+
+
+CONNECTION = """\
+connection: {name}
+schedule: "0 3 * * *"
+start_date: "2026-11-01"
+braze: {{rest_endpoint: "http://127.0.0.1:9", api_key: "${{BRAZE_API_KEY}}"}}
+storage: {{root: "{root}", braze_exports: "s3://exports"}}
+"""
+IMPORTS = """\
+import:
+  - goal: everyone
+    segment: All
+    identifiers: [{braze: external_id, profile: external_id}]
+    allow_create: true
+    fields: [{braze: custom_attributes.points, profile: points}]
+    remaining_fields: {prefix: braze_}
+"""
+EXPORTS = """\
+profile_properties: [points]
+segments: {members: "points >= 0"}
+export:
+  - goal: back
+    segment: members
+    identifiers: [{profile: external_id, braze: external_id}]
+    fields:
+      - {from: {property: points}, braze: loyalty_points}
+      - {from: {property: points}, braze: points}
+      - {from: {static: Amsterdam}, braze: home_city}
+"""
+
+
+def test_remaining_fields_leave_out_what_export_goals_of_the_store_write(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BRAZE_API_KEY", "k" * 36)
+    (tmp_path / "a.yaml").write_text(CONNECTION.format(name="a", root="/tmp/shared") + IMPORTS)
+    (tmp_path / "b.yaml").write_text(CONNECTION.format(name="b", root="/tmp/shared") + EXPORTS)
+    (tmp_path / "c.yaml").write_text(CONNECTION.format(name="c", root="/tmp/other") + IMPORTS)
+    a, b, c = load_connections(tmp_path)
+    rules = goal_rules(a, a.imports[0], [a, b])
+    assert rules.remaining is not None
+    assert rules.remaining.leave_out == {"custom_attributes.loyalty_points", "custom_attributes.points", "home_city"}
+    assert goal_rules(c, c.imports[0], [c]).remaining.leave_out == frozenset()  # another store: nothing is ours
+    # Someone else changed loyalty_points in Braze: still not a Braze field to copy, it is ours.
+    changes = pl.DataFrame(
+        {"braze_id": ["b1"], "_change": ["added"], "_changed_fields": [["braze_id", "external_id", "home_city",
+         "custom_attributes.loyalty_points", "custom_attributes.plan"]], "external_id": ["u1"], "home_city": ["Rome"],
+         "custom_attributes.loyalty_points": [7], "custom_attributes.plan": ["pro"]}
+    )  # fmt: skip
+    snapshot, _ = build_day(empty_snapshot(), [(rules, changes)], date(2026, 11, 1))
+    assert snapshot.properties() == ["braze_plan"]
+    notes = left_out_notes([a, b, c])
+    assert notes == [
+        "a.yaml: import goal 'everyone': remaining_fields leaves out custom_attributes.loyalty_points, home_city: "
+        "export goal(s) b/back write them to these Braze users, so their values are profilesync's own, not "
+        "Braze's; map one under fields: to import it anyway"
+    ]
