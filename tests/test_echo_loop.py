@@ -101,7 +101,7 @@ SUM_IMPORT = """\
   segment: All
   identifiers: [{braze: external_id, profile: external_id}]
   allow_create: true
-  fields: [{braze: custom_attributes.points, profile: points, strategy: sum}]
+  fields: [{braze: custom_attributes.points, profile: points, strategy: sum, echo: accept}]
 - goal: shop
   segment: All
   identifiers: [{braze: external_id, profile: external_id}]

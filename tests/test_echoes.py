@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from pipeline.delta import change_counts, diff
 from pipeline.echoes import acknowledged, mark_echoes
 from pipeline.imports import goal_rules
-from pipeline.mapping import load_connections
+from pipeline.mapping import load_connections, validate_folder
 from pipeline.mapping.echo_rules import left_out_notes
 from pipeline.profiles import FieldRule, GoalRules, IdentifierRule, build_day, empty_snapshot
 from pipeline.push import canonical, identity_text
@@ -193,3 +193,33 @@ def test_remaining_fields_leave_out_what_export_goals_of_the_store_write(tmp_pat
         "export goal(s) b/back write them to these Braze users, so their values are profilesync's own, not "
         "Braze's; map one under fields: to import it anyway"
     ]
+
+
+LOOP = """\
+import:
+  - goal: braze_points
+    segment: All
+    identifiers: [{braze: external_id, profile: external_id}]
+    fields:
+      - {braze: custom_attributes.points, profile: points, strategy: sum}
+      - {braze: custom_attributes.points, profile: points_seen, strategy: set}
+"""
+
+
+def test_a_feedback_loop_is_refused_at_the_import_field_unless_accepted(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BRAZE_API_KEY", "k" * 36)
+    (tmp_path / "a.yaml").write_text(CONNECTION.format(name="a", root="/tmp/shared") + LOOP)
+    (tmp_path / "b.yaml").write_text(CONNECTION.format(name="b", root="/tmp/shared") + EXPORTS)
+    (error,) = validate_folder(tmp_path)
+    assert str(error).startswith(
+        f"{tmp_path / 'a.yaml'}:11:17: feedback loop: custom_attributes.points is read with sum and written by "
+        "export goal 'back' at b.yaml:14; every push would come back and be added again"
+    )
+    assert "echo: accept" in str(error)
+    (tmp_path / "a.yaml").write_text(
+        CONNECTION.format(name="a", root="/tmp/shared") + LOOP.replace("strategy: sum}", "strategy: sum, echo: accept}")
+    )
+    assert validate_folder(tmp_path) == []
+    (tmp_path / "b.yaml").write_text(CONNECTION.format(name="b", root="/tmp/elsewhere") + EXPORTS)
+    (tmp_path / "a.yaml").write_text(CONNECTION.format(name="a", root="/tmp/shared") + LOOP)
+    assert validate_folder(tmp_path) == []  # another store: no loop

@@ -4,14 +4,24 @@ Connections on one storage root share the profiles; an export goal of any of the
 attributes to the Braze users that the import goals of those on the same Braze endpoint read
 back. Such an attribute's value is profilesync's own, so `remaining_fields` leaves it out
 (`pipeline.imports.exported_columns`), and `profilesync validate` lists what it leaves out and why.
+
+Reading such an attribute with `sum` or `add` is a feedback loop: every push would come back
+and be added again. Echo suppression stops that, but a loop is rarely meant, so validate
+refuses it at the import field (naming the export field) unless the field says `echo: accept`.
+Read from the raw documents, like `store_properties`, so one broken file does not hide a loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pipeline.mapping.braze_fields import import_column
 from pipeline.mapping.model import Connection
+from pipeline.mapping.store_properties import storage_root
+from pipeline.mapping.yaml_positions import Document
+
+ACCUMULATING = ("sum", "add")
 
 
 def store_writers(connection: Connection, connections: Sequence[Connection]) -> dict[str, list[str]]:
@@ -48,3 +58,49 @@ def left_out_notes(connections: Sequence[Connection]) -> list[str]:
                 f"profilesync's own, not Braze's; map one under fields: to import it anyway"
             )
     return notes
+
+
+def _endpoint(data: Any) -> Any:
+    braze = data.get("braze") if isinstance(data, dict) else None
+    return braze.get("rest_endpoint") if isinstance(braze, dict) else None
+
+
+def _items(value: Any) -> list[tuple[int, dict]]:
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def check_loops(doc: Document, store: Iterable[Document]) -> None:
+    """Record an error on `doc` for every import field that reads, with sum or add, an attribute
+    an export goal of its store (and Braze endpoint) writes, unless it says `echo: accept`."""
+    data = doc.data
+    root, endpoint = storage_root(data), _endpoint(data)
+    if not isinstance(data, dict) or root is None:
+        return
+    writers: dict[str, tuple[Document, tuple]] = {}
+    for other in [doc, *(d for d in store if d is not doc)]:
+        if storage_root(other.data) != root or _endpoint(other.data) != endpoint:
+            continue
+        for g, goal in _items(other.data.get("export")):
+            for f, field in _items(goal.get("fields")):
+                if isinstance(field.get("braze"), str):
+                    path = ("export", g, "fields", f, "braze")
+                    writers.setdefault(import_column(field["braze"]), (other, path))
+    for g, goal in _items(data.get("import")):
+        for f, field in _items(goal.get("fields")):
+            braze = field.get("braze")
+            if field.get("strategy") not in ACCUMULATING or field.get("echo") == "accept" or not isinstance(braze, str):
+                continue
+            column = next((c for c in writers if braze == c or braze.startswith(c + ".")), None)
+            if column is None:
+                continue
+            other, path = writers[column]
+            line, _column = other.position(path)
+            export_goal = other.data["export"][path[1]].get("goal")
+            doc.error(
+                ("import", g, "fields", f, "braze"),
+                f"feedback loop: {braze} is read with {field['strategy']} and written by export goal "
+                f"{export_goal!r} at {other.path.name}:{line}; every push would come back and be "
+                f"{'added' if field['strategy'] == 'sum' else 'appended'} again",
+                fix="import it with set, or stop exporting it, or write `echo: accept` on this field "
+                "if the loop is meant (echoes of our own pushes are still not imported)",
+            )
