@@ -14,7 +14,7 @@ from pipeline.echoes import acknowledged, mark_echoes
 from pipeline.imports import goal_rules
 from pipeline.mapping import load_connections, validate_folder
 from pipeline.mapping.echo_rules import left_out_notes
-from pipeline.profiles import FieldRule, GoalRules, IdentifierRule, build_day, empty_snapshot
+from pipeline.profiles import FieldRule, GoalRules, IdentifierRule, build_day, empty_snapshot, find_profile
 from pipeline.push import canonical, identity_text
 from pipeline.push.checkpoint import write_baseline
 from pipeline.push.frames import BASELINE_SCHEMA
@@ -223,3 +223,24 @@ def test_a_feedback_loop_is_refused_at_the_import_field_unless_accepted(tmp_path
     (tmp_path / "b.yaml").write_text(CONNECTION.format(name="b", root="/tmp/elsewhere") + EXPORTS)
     (tmp_path / "a.yaml").write_text(CONNECTION.format(name="a", root="/tmp/shared") + LOOP)
     assert validate_folder(tmp_path) == []  # another store: no loop
+
+
+def test_each_property_records_the_goal_and_day_that_last_set_it() -> None:
+    crm = GoalRules("a/crm", [IdentifierRule("external_id", "external_id")], True, [FieldRule("country", "country")])
+    shop = GoalRules(
+        "a/shop", [IdentifierRule("external_id", "external_id")], False,
+        [FieldRule("country", "country"), FieldRule("custom_attributes.points", "points", "sum")],
+    )  # fmt: skip
+    row = {"braze_id": ["b1"], "_change": ["added"], "external_id": ["u1"]}
+    day1 = pl.DataFrame({**row, "_changed_fields": [["external_id", "country"]], "country": ["NL"]})
+    snapshot, _ = build_day(empty_snapshot(), [(crm, day1)], date(2026, 11, 1))
+    day2 = pl.DataFrame(
+        {**row, "_changed_fields": [["country", "custom_attributes.points"]], "country": ["NL"],
+         "custom_attributes.points": [5]}
+    )  # fmt: skip
+    snapshot, _ = build_day(snapshot, [(shop, day2)], date(2026, 11, 2))  # same country: its origin stays
+    profile = find_profile(snapshot, "external_id", "u1")
+    assert profile is not None and profile["provenance"] == {
+        "country": {"goal": "a/crm", "day": date(2026, 11, 1)},
+        "points": {"goal": "a/shop", "day": date(2026, 11, 2)},
+    }
