@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 from pipeline import layout
 from pipeline.delta import change_counts, compute_changes, diff
+from pipeline.echoes import PUSHED_DTYPE
 from pipeline.staging import stage_export, write_staged
 from pipeline.storage import ObjectStore, open_store
 from pipeline.storage.parquet import read_parquet
@@ -153,12 +154,13 @@ def test_compute_changes_through_the_store(store: ObjectStore) -> None:
             "_change": ["changed", "removed", "added"],
             "_changed_fields": [["custom_attributes.points", "custom_attributes.vip"], [], ["braze_id", "external_id"]],
             "_echo_fields": [[], [], []],
+            "_pushed_values": [[], [], []],
             "external_id": ["eb", "ec", "ed"],
             "custom_attributes.points": ['"two"', "3", None],
             "custom_attributes.tier": [None, None, None],
             "custom_attributes.vip": [True, None, None],
         },
-        **{"custom_attributes.tier": pl.String, "_echo_fields": FIELDS},
+        **{"custom_attributes.tier": pl.String, "_echo_fields": FIELDS, "_pushed_values": PUSHED_DTYPE},
     )
     assert_frame_equal(read_parquet(store, counts["changes_key"]), expected)  # type: ignore[arg-type]
 
