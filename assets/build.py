@@ -34,7 +34,7 @@ def store_groups(connections: list[Connection]) -> list[list[Connection]]:
 def group_assets(members: list[Connection]) -> list[dg.AssetsDefinition]:
     """Everything one profile store's connections define, extension steps included."""
     load_extensions()
-    assets = [asset for c in members for goal in c.imports for asset in import_goal_assets(c, goal)]
+    assets = [asset for c in members for goal in c.imports for asset in import_goal_assets(c, goal, members)]
     profiles = interactions = None
     if any(c.imports for c in members):
         assets.append(profiles_asset(members))

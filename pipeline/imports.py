@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +26,12 @@ from pipeline.braze.segment_export import ExportIncomplete, ExportManifest, reso
 from pipeline.day_order import GoalOfDay, check_day_order
 from pipeline.delta import compute_changes
 from pipeline.mapping import Connection, ImportGoal
-from pipeline.mapping.braze_fields import CUSTOM_ATTRIBUTE_PREFIX, STANDARD_IMPORT_FIELDS, USER_ALIAS_PREFIX
+from pipeline.mapping.braze_fields import (
+    CUSTOM_ATTRIBUTE_PREFIX,
+    STANDARD_IMPORT_FIELDS,
+    USER_ALIAS_PREFIX,
+    import_column,
+)
 from pipeline.profiles import (
     DayReport,
     FieldRule,
@@ -71,15 +76,25 @@ def export_fields(goal: ImportGoal) -> tuple[list[str], list[str]]:
     return sorted(fields), sorted(custom)
 
 
-def goal_rules(connection: Connection, goal: ImportGoal) -> GoalRules:
+def goal_rules(connection: Connection, goal: ImportGoal, members: Sequence[Connection] = ()) -> GoalRules:
+    """The engine's rules of an import goal; `members` (the store's connections) decide which
+    columns `remaining_fields` leaves out as ours (`exported_columns`)."""
     remaining = goal.remaining_fields
+    ours = exported_columns(connection, members)
     return GoalRules(
         name=qualified(connection, goal),
         identifiers=[IdentifierRule(i.braze, i.profile) for i in goal.identifiers],
         allow_create=goal.allow_create,
         fields=[FieldRule(f.braze, f.profile, f.strategy) for f in goal.fields],
-        remaining=RemainingRule(remaining.prefix, remaining.strategy) if remaining else None,
+        remaining=RemainingRule(remaining.prefix, remaining.strategy, ours) if remaining else None,
     )
+
+
+def exported_columns(connection: Connection, members: Sequence[Connection]) -> frozenset[str]:
+    """Import columns (`custom_attributes.x`, or a standard field) that export goals of the store
+    write to the Braze users `connection` reads: `remaining_fields` leaves them out, they are ours."""
+    same = [c for c in members if c.braze.rest_endpoint == connection.braze.rest_endpoint]
+    return frozenset(import_column(f.braze) for c in same for goal in c.exports for f in goal.fields)
 
 
 def _callback_listener(rest_endpoint: str) -> CallbackListener | None:
@@ -203,16 +218,30 @@ def run_staging(exports: ObjectStore, store: ObjectStore, connection: Connection
     return counts
 
 
+def echo_sources(connection: Connection, members: Sequence[Connection]) -> list[tuple[str, str]]:
+    """The export goals whose pushes can come back through `connection`'s imports: every export
+    goal of the store's connections (`members`, the connections on its storage root) that talks
+    to the same Braze REST endpoint."""
+    same = [c for c in members if c.braze.rest_endpoint == connection.braze.rest_endpoint]
+    return [(c.name, goal.name) for c in same for goal in c.exports]
+
+
 def run_changes(
-    store: ObjectStore, connection: Connection, goal: ImportGoal, day: str, source: str = "staged_users"
+    store: ObjectStore,
+    connection: Connection,
+    goal: ImportGoal,
+    day: str,
+    source: str = "staged_users",
+    exports: Sequence[tuple[str, str]] = (),
 ) -> dict:
-    counts = compute_changes(store, connection.name, goal.name, day, source)
+    """The day's changes of the goal, pushes of the export goals `exports` told apart as echoes."""
+    counts = compute_changes(store, connection.name, goal.name, day, source, exports)
     counts["preview"] = scan_parquet(store, str(counts["changes_key"])).head(5).collect()
     return counts
 
 
 def run_profiles(
-    store: ObjectStore, goals: list[tuple[Connection, ImportGoal]], day: str
+    store: ObjectStore, goals: list[tuple[Connection, ImportGoal]], day: str, members: Sequence[Connection] = ()
 ) -> tuple[Snapshot, DayReport, dict[str, Any]]:
     """Yesterday's snapshot plus the day's changes of every goal on this store, in declared order.
 
@@ -236,7 +265,7 @@ def run_profiles(
     covers = check_day_order(store, day, order)
     previous = read_previous_snapshot(store, day)
     inputs = [
-        (goal_rules(connection, goal), read_parquet(store, key), json_text_columns(store, key))
+        (goal_rules(connection, goal, members), read_parquet(store, key), json_text_columns(store, key))
         for connection, goal, key in applied
     ]
     snapshot, report = build_day(previous, inputs, date.fromisoformat(day))

@@ -41,6 +41,7 @@ PROFILE_FILES = {  # snapshot frame -> its file in `profiles/<day>/`
     "identifiers": "identifiers.parquet",
     "sum_basis": "sum_basis.parquet",
     "merges": "merges.parquet",
+    "provenance": "provenance.parquet",
 }
 PROFILES_QUARANTINE = "quarantine.jsonl"
 

@@ -88,6 +88,11 @@ def validate(
         raise typer.Exit(1)
     files = sorted(target.glob("*.yaml"))
     typer.echo(f"{len(files)} connection file(s) in {target} are valid")
+    from pipeline.mapping import load_connections
+    from pipeline.mapping.echo_rules import left_out_notes
+
+    for note in left_out_notes(load_connections(target)):
+        typer.echo(f"note: {note}")
 
 
 @app.command()

@@ -114,9 +114,21 @@ def _sync_days(client: BrazeClient, admin: SandboxAdmin, users: int, env: dict[s
         since = admin.last_seq()
         summaries = run_day(day, connections, instance)
         print_summaries(summaries)
+        _show_echoes(summaries)
         _show_sandbox(admin, since)
         ok = ok and bool(summaries) and all(s.success for s in summaries)
     return ok
+
+
+def _show_echoes(summaries: list) -> None:
+    """Braze's differences, told apart: real changes are applied, echoes of our own pushes are not."""
+    steps = [s.metadata for summary in summaries for s in summary.steps if s.key.endswith("/user_changes")]
+    seen, changed, echoes = (sum(int(m.get(k) or 0) for m in steps) for k in ("seen_changed", "changed", "echoes"))
+    if seen:
+        console.print(
+            f"from Braze: {seen:,} users seen changed: {changed:,} real changes applied, "
+            f"{echoes:,} echoes of our own pushes left alone"
+        )
 
 
 def _inbox(root: str) -> Path:

@@ -148,7 +148,7 @@ def record_history(
 _SHOWN = {
     "segment_export": ("dagster/row_count", "files", "completion", "reused"),
     "staged_users": ("dagster/row_count", "quarantined"),
-    "user_changes": ("added", "changed", "removed", "unchanged"),
+    "user_changes": ("added", "seen_changed", "changed", "echoes", "removed", "unchanged"),
     "profiles": ("dagster/row_count", "profiles_created", "profiles_updated", "profiles_unchanged", "merges",
                  "quarantined"),
     "interactions": ("dagster/row_count",),
@@ -159,6 +159,8 @@ _SHOWN = {
                    "data_points", "data_points_maybe_twice", "data_points_full_profile"),
 }  # fmt: skip
 _LABELS = {
+    "seen_changed": "seen changed",
+    "echoes": "echoes of our own pushes",
     "dagster/row_count": "rows",
     "profiles_created": "created",
     "profiles_updated": "updated",

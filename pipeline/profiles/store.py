@@ -77,7 +77,10 @@ def read_snapshot(store: ObjectStore, day: date | str) -> Snapshot | None:
     if not store.exists(key):
         return None
     manifest = json.loads(store.read_bytes(key))
-    frames = {name: read_parquet(store, manifest["files"][name]["key"]) for name in PARQUET_FILES}
+    # A snapshot from before provenance was kept has none: its values' origins are unknown.
+    frames = {
+        name: read_parquet(store, manifest["files"][name]["key"]) for name in PARQUET_FILES if name in manifest["files"]
+    }
     lines = store.read_bytes(manifest["files"]["quarantine"]["key"])
     if lines.strip():
         quarantine = pl.read_ndjson(io.BytesIO(lines), schema=QUARANTINE_SCHEMA)
