@@ -71,7 +71,7 @@ def outcomes(suite: Suite) -> dict[str, str]:
     """Run the suite; {case name: passed | failed | skipped}."""
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "junit.xml"
-        _pytest(f"--junitxml={report}", *suite.targets)
+        _pytest("-n", "2", f"--junitxml={report}", *suite.targets)
         results = {}
         for case in ET.parse(report).getroot().iter("testcase"):
             outcome = "passed"

@@ -39,6 +39,7 @@ KEYS = [
     "profiles/<day>/manifest.json",
     "profiles/<day>/merges.parquet",
     "profiles/<day>/profiles.parquet",
+    "profiles/<day>/provenance.parquet",
     "profiles/<day>/quarantine.jsonl",
     "profiles/<day>/sum_basis.parquet",
     "runs/acme/<day>/<stamp>-<dagster-run>.json",

@@ -117,6 +117,7 @@ def run(
     """
     from pipeline.preflight import NotReady, parse_day
     from pipeline.run_lock import RunLocked
+    from pipeline.storage import StorageError
 
     try:
         day = parse_day(date) if date is not None else None
@@ -129,6 +130,9 @@ def run(
     except RunLocked as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(3) from None
+    except StorageError as exc:  # the store cannot even hold the day's lease
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     if not succeeded:
         raise typer.Exit(1)
 
