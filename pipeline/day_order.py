@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 from pipeline import layout
 from pipeline.delta import changes_base
-from pipeline.layout import PROFILES_FOLDER
-from pipeline.profiles.store import MANIFEST, previous_snapshot_day, snapshot_covers
+from pipeline.layout import PROFILES_FOLDER, PROFILES_MANIFEST
+from pipeline.profiles.store import previous_snapshot_day, snapshot_covers
 from pipeline.storage import ObjectStore
 
 DEFAULT_SOURCE = "staged_users"  # what a goal's changes are diffed from unless a step says otherwise
@@ -133,7 +133,8 @@ def _check_snapshot(store: ObjectStore, snapshot_day: str, goals: list[GoalOfDay
 def _first_stale(store: ObjectStore, goal: GoalOfDay, backfilled: str, snapshot_day: str, staged: list[str]) -> str:
     """The day to run again first: the backfilled day without a snapshot, else the earliest snapshot
     from it on that misses a staged day (reads only the manifests of the backfilled range)."""
-    published = [d for d in layout.days_with(store, PROFILES_FOLDER, MANIFEST) if backfilled <= d <= snapshot_day]
+    snapshots = layout.days_with(store, PROFILES_FOLDER, PROFILES_MANIFEST)
+    published = [d for d in snapshots if backfilled <= d <= snapshot_day]
     if backfilled not in published:
         return backfilled
     for day in published:

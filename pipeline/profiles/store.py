@@ -28,14 +28,11 @@ from pipeline.profiles.snapshot import QUARANTINE_SCHEMA, Snapshot, as_date, emp
 from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import read_parquet, write_parquet
 
-MANIFEST = PROFILES_MANIFEST
 FORMAT = 1
-PARQUET_FILES = PROFILE_FILES
-QUARANTINE_FILE = PROFILES_QUARANTINE
 
 
 def manifest_key(day: date | str) -> str:
-    return f"{profiles_dir(as_date(day).isoformat())}{MANIFEST}"
+    return f"{profiles_dir(as_date(day).isoformat())}{PROFILES_MANIFEST}"
 
 
 def write_snapshot(
@@ -50,15 +47,15 @@ def write_snapshot(
     `covers` records, per goal, the staged days up to `day` the snapshot holds the changes of
     (`pipeline.day_order` uses it to notice a snapshot that a later backfill made stale)."""
     folder = profiles_dir(as_date(day).isoformat())
-    store.delete(folder + MANIFEST)  # a rebuilt day is absent while its files change, never half old, half new
+    store.delete(folder + PROFILES_MANIFEST)  # a rebuilt day is absent while its files change, never half old, half new
     files: dict[str, dict[str, Any]] = {}
-    for name, filename in PARQUET_FILES.items():
+    for name, filename in PROFILE_FILES.items():
         frame: pl.DataFrame = getattr(snapshot, name)
         size = write_parquet(store, folder + filename, frame)
         files[name] = {"key": folder + filename, "rows": frame.height, "bytes": size}
     lines = snapshot.quarantine.write_ndjson().encode()
-    store.write_bytes(folder + QUARANTINE_FILE, lines)
-    files["quarantine"] = {"key": folder + QUARANTINE_FILE, "rows": snapshot.quarantine.height, "bytes": len(lines)}
+    store.write_bytes(folder + PROFILES_QUARANTINE, lines)
+    files["quarantine"] = {"key": folder + PROFILES_QUARANTINE, "rows": snapshot.quarantine.height, "bytes": len(lines)}
     manifest = {
         "format": FORMAT,
         "day": as_date(day).isoformat(),
@@ -67,7 +64,7 @@ def write_snapshot(
         "report": report.as_dict(),
         "covers": dict(sorted((covers or {}).items())),
     }
-    store.write_bytes(folder + MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    store.write_bytes(folder + PROFILES_MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
 
 
@@ -79,7 +76,7 @@ def read_snapshot(store: ObjectStore, day: date | str) -> Snapshot | None:
     manifest = json.loads(store.read_bytes(key))
     # A snapshot from before provenance was kept has none: its values' origins are unknown.
     frames = {
-        name: read_parquet(store, manifest["files"][name]["key"]) for name in PARQUET_FILES if name in manifest["files"]
+        name: read_parquet(store, manifest["files"][name]["key"]) for name in PROFILE_FILES if name in manifest["files"]
     }
     lines = store.read_bytes(manifest["files"]["quarantine"]["key"])
     if lines.strip():
@@ -104,7 +101,7 @@ def snapshot_covers(store: ObjectStore, day: date | str) -> dict[str, list[str]]
 
 def previous_snapshot_day(store: ObjectStore, day: date | str) -> str | None:
     """The day of the latest complete snapshot before `day` (gaps skipped); None before the first."""
-    return latest_day_before(store, PROFILES_FOLDER, MANIFEST, as_date(day).isoformat())
+    return latest_day_before(store, PROFILES_FOLDER, PROFILES_MANIFEST, as_date(day).isoformat())
 
 
 def read_previous_snapshot(store: ObjectStore, day: date | str) -> Snapshot:
