@@ -5,6 +5,9 @@ diff against the acknowledged baseline works attribute by attribute. A member is
 the first export identifier it has (the goal lists them in order of preference); a profile
 holding several values of that identifier (after a merge) is sent to each of those Braze
 users. A value Braze would refuse goes to the dead letters with the reason and is not sent.
+
+Values are built column by column with Polars (`encode`); the few values whose text or
+validity only the Python definition in `values` can settle (see `encode`) are done one by one.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.exports.encode import Encoded, encoded, json_string
 from pipeline.exports.members import SEGMENTS
-from pipeline.exports.values import InvalidValue, canonical, check, identity, is_empty, printable, to_braze
+from pipeline.exports.values import InvalidValue, canonical, check, identity, printable, to_braze
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import Snapshot
 
@@ -23,6 +27,7 @@ PAYLOAD_SCHEMA = pl.Schema(
     {"profile_id": pl.String(), "identity": pl.String(), "attribute": pl.String(), "value": pl.String()}
 )
 MAX_INTERACTIONS = 500  # Braze's array limit: the most recent ones are sent
+RAW = "raw"
 
 
 @dataclass
@@ -45,13 +50,50 @@ def identities(identifiers: pl.DataFrame, goal: ExportGoal) -> pl.DataFrame:
     return held.select("profile_id", "braze", "value").sort("profile_id", "value")
 
 
-def _interaction_lists(identifiers: pl.DataFrame, interactions: pl.DataFrame | None) -> dict[str, list[str]]:
+def _identity_text(kind: str) -> Encoded:
+    """`values.identity(kind, value)` for the values that certainly pass its checks."""
+    value = pl.col("value")
+    if kind.startswith("user_alias:"):
+        label = kind.split(":", 1)[1]
+        prefix = '{"user_alias":{"alias_label":' + canonical(label) + ',"alias_name":'
+        text = pl.concat_str(pl.lit(prefix), json_string(value), pl.lit("}}"))
+        size = value.str.len_bytes()
+        label_ok = 0 < len(label.encode()) <= 236
+        return Encoded(text, (size > 0) & (size <= 236) & pl.lit(label_ok))
+    text = pl.concat_str(pl.lit("{" + canonical(kind) + ":"), json_string(value), pl.lit("}"))
+    if kind == "external_id":
+        return Encoded(text, (value.str.len_bytes() > 0) & (value.str.len_bytes() <= 987))
+    if kind in ("email", "phone"):
+        return encoded(value, pl.String(), kind)._replace(text=text)
+    return Encoded(text, pl.lit(True))
+
+
+def _identities(held: pl.DataFrame, dead: list[dict[str, Any]]) -> pl.DataFrame:
+    """(profile_id, identity) of every valid identity; dead letters for the others."""
+    parts = []
+    for (kind,), group in held.group_by("braze", maintain_order=True):
+        text, fast = _identity_text(str(kind))
+        parts.append(group.with_columns(text.alias("identity"), fast.fill_null(False).alias("fast")))
+    frame = pl.concat(parts) if parts else held.with_columns(identity=pl.lit(None, pl.String), fast=pl.lit(True))
+    frame = frame.sort("profile_id", "value")
+    slow = []
+    for row in frame.filter(~pl.col("fast")).iter_rows(named=True):
+        try:
+            slow.append((row["profile_id"], row["braze"], row["value"], identity(row["braze"], row["value"])))
+        except InvalidValue as exc:
+            dead.append(_dead(row["profile_id"], row["braze"], row["value"], str(exc)))
+    columns = ["profile_id", "braze", "value", "identity"]
+    fixed = pl.DataFrame(slow, schema=dict.fromkeys(columns, pl.String), orient="row")
+    good = pl.concat([frame.filter(pl.col("fast")).select(fixed.columns), fixed])
+    return good.sort("profile_id", "value").select("profile_id", "identity")
+
+
+def _interaction_lists(identifiers: pl.DataFrame, interactions: pl.DataFrame | None) -> pl.DataFrame:
     if interactions is None or interactions.is_empty():
-        return {}
+        return pl.DataFrame(schema={"profile_id": pl.String, RAW: pl.List(pl.String)})
     viewed = interactions.join(identifiers, on=["kind", "value"]).sort("viewed_at", "interaction_id")
     recent = pl.col("interaction_id").unique(maintain_order=True).tail(MAX_INTERACTIONS)
-    grouped = viewed.group_by("profile_id").agg(recent)
-    return dict(zip(grouped["profile_id"].to_list(), grouped["interaction_id"].to_list(), strict=True))
+    return viewed.group_by("profile_id").agg(recent.alias(RAW)).sort("profile_id")
 
 
 @dataclass(frozen=True)
@@ -64,8 +106,8 @@ class Sources:
     identifiers: pl.DataFrame
     interactions: pl.DataFrame | None
 
-    def values(self, source: Any) -> dict[str, Any]:
-        """profile_id → raw value of one export field's source (absent: no value)."""
+    def values(self, source: Any) -> pl.DataFrame:
+        """(profile_id, raw) of one export field's source; absent: no value."""
         match source.kind:
             case "property":
                 return self._column(source.property)
@@ -74,19 +116,79 @@ class Sources:
             case "identifier":
                 held = self.identifiers.filter(pl.col("kind") == source.identifier).sort("profile_id", "value")
                 first = held.group_by("profile_id", maintain_order=True).first()
-                return dict(first.select("profile_id", "value").iter_rows())
+                return first.select("profile_id", pl.col("value").alias(RAW))
             case "segments":
-                return dict(self.members.select("profile_id", SEGMENTS).iter_rows())
+                return self.members.select("profile_id", pl.col(SEGMENTS).alias(RAW))
             case "interactions":
                 return _interaction_lists(self.identifiers, self.interactions)
             case "static":
-                return dict.fromkeys(self.members["profile_id"].to_list(), source.static)
+                return self.members.select("profile_id", pl.lit(source.static).alias(RAW))
         raise ValueError(f"unknown export source {source.kind!r}")
 
-    def _column(self, name: str) -> dict[str, Any]:
+    def _column(self, name: str) -> pl.DataFrame:
         if name not in self.profiles.columns:
-            return {}  # no profile has the property yet
-        return dict(self.profiles.select("profile_id", name).iter_rows())
+            return pl.DataFrame(schema={"profile_id": pl.String, RAW: pl.Null})  # no profile has the property yet
+        return self.profiles.select("profile_id", pl.col(name).alias(RAW))
+
+
+def _not_empty(dtype: pl.DataType) -> pl.Expr:
+    raw = pl.col(RAW)
+    if dtype == pl.String:
+        return raw.is_not_null() & (raw != "")
+    if isinstance(dtype, pl.List):
+        return raw.is_not_null() & (raw.list.len() > 0)
+    return raw.is_not_null()
+
+
+def _permission_states(values: pl.DataFrame, connection: Connection, channel: str) -> pl.DataFrame:
+    """Levels replaced by their Braze states where the level is mapped; other rows stay for Python."""
+    if values.schema[RAW] != pl.String:
+        return values.with_columns(state=pl.lit(None, pl.String))
+    levels = connection.permission(channel).levels
+    return values.with_columns(pl.col(RAW).replace_strict(levels, default=None, return_dtype=pl.String).alias("state"))
+
+
+def _field_values(
+    sources: Sources, export_field: Any, who: pl.DataFrame, dead: list[dict[str, Any]], connection: Connection
+) -> pl.DataFrame:
+    """(profile_id, value) of one export field for the members in `who`, dead letters for refused ones."""
+    source, attribute = export_field.source, export_field.braze
+    values = sources.values(source).join(who, on="profile_id", how="semi")
+    dtype = values.schema[RAW]
+    values = values.filter(_not_empty(dtype))
+    if source.kind == "permission":
+        values = _permission_states(values, connection, source.permission)
+        text, fast = encoded(pl.col("state"), pl.String(), attribute)
+        fast = fast & pl.col("state").is_not_null()
+    elif source.kind == "static":
+        text, fast = _static(source.static, attribute)
+    else:
+        text, fast = encoded(pl.col(RAW), dtype, attribute)
+    values = values.with_columns(text.alias("value"), fast.fill_null(False).alias("fast"))
+    done = values.filter(pl.col("fast")).select("profile_id", "value")
+    slow = values.filter(~pl.col("fast"))
+    if slow.is_empty():
+        return done
+    texts: list[str | None] = []
+    for profile_id, raw in slow.select("profile_id", RAW).iter_rows():
+        try:
+            value = to_braze(raw)
+            if source.kind == "permission":
+                value = _permission_state(connection, source.permission, value)
+            texts.append(canonical(check(attribute, value)))
+        except InvalidValue as exc:
+            texts.append(None)
+            dead.append({**_dead(profile_id, attribute, raw, str(exc)), "identities": [attribute]})
+    checked = slow.select("profile_id", pl.Series("value", texts, pl.String)).filter(pl.col("value").is_not_null())
+    return pl.concat([done, checked])
+
+
+def _static(value: Any, attribute: str) -> Encoded:
+    try:
+        text = canonical(check(attribute, to_braze(value)))
+    except InvalidValue:
+        return Encoded(pl.lit(None, pl.String), pl.lit(False))  # every member's dead letter says why
+    return Encoded(pl.lit(text), pl.lit(True))
 
 
 def build_payload(
@@ -105,35 +207,33 @@ def build_payload(
         interactions,
     )
     dead: list[dict[str, Any]] = []
-    identity_rows: dict[str, list[str]] = {}
-    for profile_id, kind, value in identities(sources.identifiers, goal).iter_rows():
-        try:
-            identity_rows.setdefault(profile_id, []).append(identity(kind, value))
-        except InvalidValue as exc:
-            dead.append(_dead(profile_id, kind, value, str(exc)))
+    held = identities(sources.identifiers, goal)
+    sent_as = _identities(held, dead)
+    # A member whose identifiers Braze would all refuse has their dead letters, not this one;
+    # its values are still checked, so their letters show everything to fix at once.
+    who = held.select("profile_id").unique()
     wanted = ", ".join(m.profile for m in goal.identifiers)
-    dead += [
-        _dead(p, None, None, f"no export identifier ({wanted})")
-        for p in members["profile_id"].to_list()
-        if p not in identity_rows
-    ]
-    rows: list[tuple[str, str, str, str]] = []
+    missing = members.join(who, on="profile_id", how="anti")["profile_id"].to_list()
+    dead += [_dead(p, None, None, f"no export identifier ({wanted})") for p in missing]
+    frames = []
     for export_field in goal.fields:
-        for profile_id, raw in sources.values(export_field.source).items():
-            if profile_id not in identity_rows or is_empty(raw):
-                continue
-            try:
-                value = to_braze(raw)
-                if export_field.source.kind == "permission":
-                    value = _permission_state(connection, export_field.source.permission, value)
-                text = canonical(check(export_field.braze, value))
-            except InvalidValue as exc:
-                letter = _dead(profile_id, export_field.braze, raw, str(exc))
-                dead.append({**letter, "identities": identity_rows[profile_id]})
-                continue
-            rows += [(profile_id, ident, export_field.braze, text) for ident in identity_rows[profile_id]]
-    frame = pl.DataFrame(rows, schema=PAYLOAD_SCHEMA, orient="row").sort("identity", "attribute")
-    return Payload(frame, dead)
+        field_dead: list[dict[str, Any]] = []
+        values = _field_values(sources, export_field, who, field_dead, connection)
+        frames.append(values.with_columns(pl.lit(export_field.braze).alias("attribute")))
+        dead += _with_identities(field_dead, sent_as)
+    rows = pl.concat(frames) if frames else PAYLOAD_SCHEMA.to_frame().drop("identity")
+    frame = rows.join(sent_as, on="profile_id").select(PAYLOAD_SCHEMA.names()).cast(PAYLOAD_SCHEMA)
+    return Payload(frame.sort("identity", "attribute"), dead)
+
+
+def _with_identities(letters: list[dict[str, Any]], sent_as: pl.DataFrame) -> list[dict[str, Any]]:
+    """The dead letters of a field, each with the identities its member would have been sent to."""
+    if not letters:
+        return letters
+    ids = pl.DataFrame({"profile_id": [d["profile_id"] for d in letters]})
+    lists = ids.join(sent_as.group_by("profile_id").agg("identity"), on="profile_id", how="left")
+    by_id = dict(zip(lists["profile_id"].to_list(), lists["identity"].to_list(), strict=True))
+    return [{**d, "identities": by_id[d["profile_id"]] or []} for d in sorted(letters, key=lambda d: d["profile_id"])]
 
 
 def _dead(profile_id: str, attribute: str | None, value: Any, reason: str) -> dict[str, Any]:
