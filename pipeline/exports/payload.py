@@ -22,6 +22,7 @@ from pipeline.exports.members import SEGMENTS
 from pipeline.exports.values import InvalidValue, canonical, check, identity, printable, to_braze
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import Snapshot
+from pipeline.profiles.snapshot import UPDATED
 
 PAYLOAD_SCHEMA = pl.Schema(
     {"profile_id": pl.String(), "identity": pl.String(), "attribute": pl.String(), "value": pl.String()}
@@ -34,6 +35,9 @@ RAW = "raw"
 class Payload:
     rows: pl.DataFrame
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    values: pl.DataFrame = field(default_factory=pl.DataFrame)  # per member: `v<i>` texts, `x<i>` refused
+    fingerprint: str = ""
+    rebuilt: int = 0  # members whose values were built, not taken from the previous day
 
 
 def identities(identifiers: pl.DataFrame, goal: ExportGoal) -> pl.DataFrame:
@@ -96,43 +100,56 @@ def _interaction_lists(identifiers: pl.DataFrame, interactions: pl.DataFrame | N
     return viewed.group_by("profile_id").agg(recent.alias(RAW)).sort("profile_id")
 
 
-@dataclass(frozen=True)
-class Sources:
-    """What export fields read, narrowed to the goal's members."""
+def _first_identifiers(identifiers: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """(profile_id, value): the smallest value of identifier `kind` each profile holds."""
+    held = identifiers.filter(pl.col("kind") == kind).select("profile_id", "value")
+    return held.group_by("profile_id").agg(pl.col("value").min())
 
-    connection: Connection
-    members: pl.DataFrame
-    profiles: pl.DataFrame
-    identifiers: pl.DataFrame
-    interactions: pl.DataFrame | None
 
-    def values(self, source: Any) -> pl.DataFrame:
-        """(profile_id, raw) of one export field's source; absent: no value."""
+def _property(source: Any, connection: Connection) -> str:
+    """The profile property a property or permission source reads."""
+    return source.property if source.kind == "property" else connection.permission(source.permission).property
+
+
+def _raw_inputs(
+    snapshot: Snapshot, goal: ExportGoal, connection: Connection, who: pl.DataFrame, interactions: pl.DataFrame | None
+) -> pl.DataFrame:
+    """One row per member in `who` (by profile_id): `profile_id` and each field's raw value as `r<i>`."""
+    profiles = snapshot.profiles
+    identifiers = snapshot.identifiers.join(who, on="profile_id", how="semi")
+    frame = who.select("profile_id", pl.col(SEGMENTS).alias("_segments")).sort("profile_id")  # `_`: never a property
+    wanted: dict[str, str] = {}  # profile property → a raw column reading it
+    columns = []
+    for i, export_field in enumerate(goal.fields):
+        source, name = export_field.source, f"r{i}"
         match source.kind:
-            case "property":
-                return self._column(source.property)
-            case "permission":
-                return self._column(self.connection.permission(source.permission).property)
+            case "property" | "permission":
+                prop = _property(source, connection)
+                if prop not in profiles.columns:
+                    columns.append(pl.lit(None).alias(name))  # no profile has the property yet
+                else:
+                    wanted[prop] = name
+                    columns.append(pl.col(prop).alias(name))
             case "identifier":
-                held = self.identifiers.filter(pl.col("kind") == source.identifier).sort("profile_id", "value")
-                first = held.group_by("profile_id", maintain_order=True).first()
-                return first.select("profile_id", pl.col("value").alias(RAW))
+                first = _first_identifiers(identifiers, source.identifier).rename({"value": f"_id{i}"})
+                frame = frame.join(first, on="profile_id", how="left", maintain_order="left")
+                columns.append(pl.col(f"_id{i}").alias(name))
             case "segments":
-                return self.members.select("profile_id", pl.col(SEGMENTS).alias(RAW))
+                columns.append(pl.col("_segments").alias(name))
             case "interactions":
-                return _interaction_lists(self.identifiers, self.interactions)
+                lists = _interaction_lists(identifiers, interactions).rename({RAW: f"_in{i}"})
+                frame = frame.join(lists, on="profile_id", how="left", maintain_order="left")
+                columns.append(pl.col(f"_in{i}").alias(name))
             case "static":
-                return self.members.select("profile_id", pl.lit(source.static).alias(RAW))
-        raise ValueError(f"unknown export source {source.kind!r}")
+                columns.append(pl.lit(source.static).alias(name))
+            case _:
+                raise ValueError(f"unknown export source {source.kind!r}")
+    frame = frame.join(profiles.select("profile_id", UPDATED, *wanted), on="profile_id", how="left",
+                       maintain_order="left")  # fmt: skip
+    return frame.select("profile_id", UPDATED, *columns)
 
-    def _column(self, name: str) -> pl.DataFrame:
-        if name not in self.profiles.columns:
-            return pl.DataFrame(schema={"profile_id": pl.String, RAW: pl.Null})  # no profile has the property yet
-        return self.profiles.select("profile_id", pl.col(name).alias(RAW))
 
-
-def _not_empty(dtype: pl.DataType) -> pl.Expr:
-    raw = pl.col(RAW)
+def _not_empty(raw: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         return raw.is_not_null() & (raw != "")
     if isinstance(dtype, pl.List):
@@ -140,37 +157,109 @@ def _not_empty(dtype: pl.DataType) -> pl.Expr:
     return raw.is_not_null()
 
 
-def _permission_states(values: pl.DataFrame, connection: Connection, channel: str) -> pl.DataFrame:
-    """Levels replaced by their Braze states where the level is mapped; other rows stay for Python."""
-    if values.schema[RAW] != pl.String:
-        return values.with_columns(state=pl.lit(None, pl.String))
-    levels = connection.permission(channel).levels
-    return values.with_columns(pl.col(RAW).replace_strict(levels, default=None, return_dtype=pl.String).alias("state"))
-
-
-def _field_values(
-    sources: Sources, export_field: Any, who: pl.DataFrame, dead: list[dict[str, Any]], connection: Connection
-) -> pl.DataFrame:
-    """(profile_id, value) of one export field for the members in `who`, dead letters for refused ones."""
+def _field_text(export_field: Any, raw: pl.Expr, dtype: pl.DataType, connection: Connection) -> Encoded:
+    """One field's value text, and where Polars settles it (see `encode`)."""
     source, attribute = export_field.source, export_field.braze
-    values = sources.values(source).join(who, on="profile_id", how="semi")
-    dtype = values.schema[RAW]
-    values = values.filter(_not_empty(dtype))
     if source.kind == "permission":
-        values = _permission_states(values, connection, source.permission)
-        text, fast = encoded(pl.col("state"), pl.String(), attribute)
-        fast = fast & pl.col("state").is_not_null()
-    elif source.kind == "static":
-        text, fast = _static(source.static, attribute)
-    else:
-        text, fast = encoded(pl.col(RAW), dtype, attribute)
-    values = values.with_columns(text.alias("value"), fast.fill_null(False).alias("fast"))
-    done = values.filter(pl.col("fast")).select("profile_id", "value")
-    slow = values.filter(~pl.col("fast"))
-    if slow.is_empty():
-        return done
+        if dtype != pl.String:
+            return Encoded(pl.lit(None, pl.String), pl.lit(False))
+        levels = connection.permission(source.permission).levels
+        state = raw.replace_strict(levels, default=None, return_dtype=pl.String)
+        text, fast = encoded(state, pl.String(), attribute)
+        return Encoded(text, fast & state.is_not_null())
+    if source.kind == "static":
+        return _static(source.static, attribute)
+    return encoded(raw, dtype, attribute)
+
+
+def _values(
+    inputs: pl.DataFrame, goal: ExportGoal, fields: list[int], connection: Connection, dead: list[dict[str, Any]]
+) -> pl.DataFrame:
+    """Per row of `inputs`, each listed field's value text as `v<i>` (null: nothing to send) and
+    `x<i>`, true where the value was refused (its dead letter is added to `dead`)."""
+    texts, slow = [], []
+    for i in fields:
+        raw, dtype = pl.col(f"r{i}"), inputs.schema[f"r{i}"]
+        text, fast = _field_text(goal.fields[i], raw, dtype, connection)
+        present = _not_empty(raw, dtype)
+        texts.append(pl.when(present & fast).then(text).otherwise(None).cast(pl.String).alias(f"v{i}"))
+        slow.append((present & ~fast.fill_null(False)).alias(f"s{i}"))
+    wide = inputs.select(*texts, *slow)
+    refused = []
+    for i in fields:
+        rows = wide.select(pl.arg_where(pl.col(f"s{i}"))).to_series()
+        column, bad = wide[f"v{i}"].clone(), pl.Series(f"x{i}", [False] * wide.height)
+        if not rows.is_empty():
+            texts_i = _python_texts(goal.fields[i], inputs, f"r{i}", rows, connection, dead)
+            column.scatter(rows, texts_i)
+            bad.scatter(rows, [t is None for t in texts_i])
+        wide = wide.with_columns(column)
+        refused.append(bad)
+    return wide.select(*(f"v{i}" for i in fields)).with_columns(refused)
+
+
+CACHED_SOURCES = ("property", "permission", "identifier")  # what `_updated` covers
+
+
+def _fingerprint(snapshot: Snapshot, connection: Connection, goal: ExportGoal) -> str:
+    """What yesterday's values depend on besides the profiles' own values: the field mapping,
+    the permission levels and the type of every property read. Reuse only when it is equal."""
+    fields = [f.model_dump(mode="json") if hasattr(f, "model_dump") else repr(f) for f in goal.fields]
+    permissions = {k: v.model_dump(mode="json") for k, v in sorted(connection.permissions.items())}
+    read = {_property(f.source, connection) for f in goal.fields if f.source.kind in ("property", "permission")}
+    types = {name: str(dtype) for name, dtype in snapshot.profiles.schema.items() if name in read}
+    return canonical({"format": 1, "fields": fields, "permissions": permissions, "types": types})
+
+
+@dataclass(frozen=True)
+class Previous:
+    """An earlier day's values (`Payload.values`) and that day: members whose profile has not
+    changed since (`_updated`) keep their property, permission and identifier values."""
+
+    day: str
+    values: pl.DataFrame
+    fingerprint: str
+
+
+def _all_values(
+    snapshot: Snapshot, connection: Connection, goal: ExportGoal, inputs: pl.DataFrame,
+    previous: Previous | None, dead: list[dict[str, Any]],
+) -> tuple[pl.DataFrame, int]:
+    """`profile_id`, `v<i>`, `x<i>` for every member in `inputs`, and how many members were rebuilt."""
+    cached = [i for i, f in enumerate(goal.fields) if f.source.kind in CACHED_SOURCES]
+    always = [i for i in range(len(goal.fields)) if i not in cached]
+    fresh = _values(inputs, goal, always, connection, dead)
+    usable = previous is not None and previous.fingerprint == _fingerprint(snapshot, connection, goal)
+    if not usable or not cached:
+        return pl.concat([inputs.select("profile_id"), fresh, _values(inputs, goal, cached, connection, dead)],
+                         how="horizontal"), inputs.height  # fmt: skip
+    assert previous is not None
+    old = inputs.select("profile_id", "_updated").join(
+        previous.values.select("profile_id", *(f"{c}{i}" for i in cached for c in "vx"), _seen=pl.lit(True)),
+        on="profile_id", how="left", maintain_order="left",
+    )  # fmt: skip
+    refused = pl.any_horizontal(*(pl.col(f"x{i}").fill_null(False) for i in cached))
+    stale = pl.col("_seen").is_null() | (pl.col("_updated") > pl.lit(previous.day).str.to_date()) | refused
+    rows = old.select(pl.arg_where(stale.fill_null(True))).to_series()
+    rebuilt = _values(inputs[rows], goal, cached, connection, dead)
+    columns = []
+    for name in (f"{c}{i}" for i in cached for c in "vx"):
+        column = old[name].fill_null(False) if name.startswith("x") else old[name]
+        column = column.clone()
+        column.scatter(rows, rebuilt[name])
+        columns.append(column)
+    return pl.concat([inputs.select("profile_id"), fresh, pl.DataFrame(columns)], how="horizontal"), rows.len()
+
+
+def _python_texts(
+    export_field: Any, inputs: pl.DataFrame, column: str, rows: pl.Series, connection: Connection,
+    dead: list[dict[str, Any]],
+) -> list[str | None]:
+    """The Python definition of the values at `rows` (null and a dead letter for a refused one)."""
+    source, attribute = export_field.source, export_field.braze
+    picked = inputs[rows]
     texts: list[str | None] = []
-    for profile_id, raw in slow.select("profile_id", RAW).iter_rows():
+    for profile_id, raw in picked.select("profile_id", column).iter_rows():
         try:
             value = to_braze(raw)
             if source.kind == "permission":
@@ -178,9 +267,8 @@ def _field_values(
             texts.append(canonical(check(attribute, value)))
         except InvalidValue as exc:
             texts.append(None)
-            dead.append({**_dead(profile_id, attribute, raw, str(exc)), "identities": [attribute]})
-    checked = slow.select("profile_id", pl.Series("value", texts, pl.String)).filter(pl.col("value").is_not_null())
-    return pl.concat([done, checked])
+            dead.append({**_dead(profile_id, attribute, raw, str(exc)), "identities": []})
+    return texts
 
 
 def _static(value: Any, attribute: str) -> Encoded:
@@ -191,39 +279,47 @@ def _static(value: Any, attribute: str) -> Encoded:
     return Encoded(pl.lit(text), pl.lit(True))
 
 
+def _long(values: pl.DataFrame, sent_as: pl.DataFrame, goal: ExportGoal) -> pl.DataFrame:
+    """The wide values as payload rows, sorted by identity and attribute without sorting them all:
+    identities are sorted once and each one's values are laid out in attribute order."""
+    if not goal.fields:
+        return PAYLOAD_SCHEMA.to_frame()
+    order = sorted(range(len(goal.fields)), key=lambda i: goal.fields[i].braze)
+    names = pl.Series([goal.fields[i].braze for i in order], dtype=pl.String)
+    wide = sent_as.join(values, on="profile_id").sort("identity")
+    rows = wide.select(
+        "profile_id",
+        "identity",
+        pl.lit(names.implode()).first().alias("attribute"),
+        pl.concat_list([f"v{i}" for i in order]).alias("value"),
+    ).explode(["attribute", "value"])
+    return rows.filter(pl.col("value").is_not_null()).select(PAYLOAD_SCHEMA.names()).cast(PAYLOAD_SCHEMA)
+
+
 def build_payload(
     snapshot: Snapshot,
     connection: Connection,
     goal: ExportGoal,
     members: pl.DataFrame,
     interactions: pl.DataFrame | None,
+    previous: Previous | None = None,
 ) -> Payload:
-    member_ids = members["profile_id"].implode()
-    sources = Sources(
-        connection,
-        members,
-        snapshot.profiles.filter(pl.col("profile_id").is_in(member_ids)),
-        snapshot.identifiers.filter(pl.col("profile_id").is_in(member_ids)),
-        interactions,
-    )
+    """The day's payload; with `previous`, only members whose inputs may have changed are rebuilt."""
     dead: list[dict[str, Any]] = []
-    held = identities(sources.identifiers, goal)
+    held = identities(snapshot.identifiers.join(members, on="profile_id", how="semi"), goal)
     sent_as = _identities(held, dead)
     # A member whose identifiers Braze would all refuse has their dead letters, not this one;
     # its values are still checked, so their letters show everything to fix at once.
-    who = held.select("profile_id").unique()
+    who = members.join(held, on="profile_id", how="semi")
     wanted = ", ".join(m.profile for m in goal.identifiers)
-    missing = members.join(who, on="profile_id", how="anti")["profile_id"].to_list()
+    missing = members.join(held, on="profile_id", how="anti")["profile_id"].to_list()
     dead += [_dead(p, None, None, f"no export identifier ({wanted})") for p in missing]
-    frames = []
-    for export_field in goal.fields:
-        field_dead: list[dict[str, Any]] = []
-        values = _field_values(sources, export_field, who, field_dead, connection)
-        frames.append(values.with_columns(pl.lit(export_field.braze).alias("attribute")))
-        dead += _with_identities(field_dead, sent_as)
-    rows = pl.concat(frames) if frames else PAYLOAD_SCHEMA.to_frame().drop("identity")
-    frame = rows.join(sent_as, on="profile_id").select(PAYLOAD_SCHEMA.names()).cast(PAYLOAD_SCHEMA)
-    return Payload(frame.sort("identity", "attribute"), dead)
+    field_dead: list[dict[str, Any]] = []
+    inputs = _raw_inputs(snapshot, goal, connection, who, interactions)
+    values, rebuilt = _all_values(snapshot, connection, goal, inputs, previous, field_dead)
+    dead += _with_identities(field_dead, sent_as)
+    fingerprint = _fingerprint(snapshot, connection, goal)
+    return Payload(_long(values, sent_as, goal), dead, values, fingerprint, rebuilt)
 
 
 def _with_identities(letters: list[dict[str, Any]], sent_as: pl.DataFrame) -> list[dict[str, Any]]:
@@ -233,7 +329,7 @@ def _with_identities(letters: list[dict[str, Any]], sent_as: pl.DataFrame) -> li
     ids = pl.DataFrame({"profile_id": [d["profile_id"] for d in letters]})
     lists = ids.join(sent_as.group_by("profile_id").agg("identity"), on="profile_id", how="left")
     by_id = dict(zip(lists["profile_id"].to_list(), lists["identity"].to_list(), strict=True))
-    return [{**d, "identities": by_id[d["profile_id"]] or []} for d in sorted(letters, key=lambda d: d["profile_id"])]
+    return [{**d, "identities": by_id[d["profile_id"]] or []} for d in letters]
 
 
 def _dead(profile_id: str, attribute: str | None, value: Any, reason: str) -> dict[str, Any]:

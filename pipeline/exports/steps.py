@@ -14,12 +14,12 @@ from pipeline.braze.rules import MAX_TRACK_OBJECTS
 from pipeline.exports.changes import diff_payload
 from pipeline.exports.interactions import read_interactions
 from pipeline.exports.members import members
-from pipeline.exports.payload import build_payload
+from pipeline.exports.payload import Previous, build_payload
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import read_snapshot
 from pipeline.push import PushReport, baseline_version, payload_points, push_changes, read_baseline
 from pipeline.storage import ObjectNotFound, ObjectStore
-from pipeline.storage.parquet import read_parquet, write_parquet
+from pipeline.storage.parquet import parquet_source, read_parquet, write_parquet
 
 Progress = Callable[[str], None]
 
@@ -63,12 +63,16 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
         raise ObjectNotFound(f"{store.root} has no profile snapshot for {day}; materialize the profiles first")
     current = read_parquet(store, _key(connection, goal, "segment_members", day, "members.parquet"))
     interactions = read_interactions(store, day) if uses_interactions(goal) else None
-    payload = build_payload(snapshot, connection, goal, current, interactions)
+    payload = build_payload(snapshot, connection, goal, current, interactions, _previous(store, connection, goal, day))
     dead_key = _key(connection, goal, "export_payload", day, "dead_letter.jsonl")
     store.write_bytes(dead_key, "".join(json.dumps(d, default=str) + "\n" for d in payload.dead_letters).encode())
     key = _key(connection, goal, "export_payload", day, "payload.parquet")
     write_parquet(store, key, payload.rows)
+    write_parquet(store, _key(connection, goal, "export_payload", day, VALUES), payload.values,
+                  metadata={FINGERPRINT: payload.fingerprint})  # fmt: skip
     return {
+        "members": current.height,
+        "members_rebuilt": payload.rebuilt,
         "rows": payload.rows.height,
         "identities": payload.rows["identity"].n_unique(),
         "dead_letters": len(payload.dead_letters),
@@ -76,6 +80,21 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
         "dead_letter_key": dead_key,
         "frame": payload.rows,
     }
+
+
+VALUES = "values.parquet"  # each member's value texts, which the next day reuses where nothing changed
+FINGERPRINT = "profilesync.values_fingerprint"
+
+
+def _previous(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> Previous | None:
+    """The latest earlier day's values, to rebuild only what changed since; None when there is none."""
+    folder = layout.step_folder(connection.name, goal.name, "export_payload")
+    before = layout.latest_day_before(store, folder, VALUES, day)
+    if before is None:
+        return None
+    key = _key(connection, goal, "export_payload", before, VALUES)
+    fingerprint = pl.read_parquet_metadata(parquet_source(store, key)).get(FINGERPRINT, "")
+    return Previous(before, read_parquet(store, key), fingerprint)
 
 
 def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
