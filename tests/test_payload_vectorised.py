@@ -19,7 +19,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from pipeline.exports.members import members
-from pipeline.exports.payload import build_payload
+from pipeline.exports.payload import Previous, build_payload
 from pipeline.mapping import load_connection_file
 from pipeline.profiles.snapshot import Snapshot, canonical_profiles, empty_snapshot
 
@@ -155,3 +155,49 @@ def test_floats_print_as_python_repr() -> None:
     out = frame.select(text.alias("text"), fast.alias("fast"), "v").filter("fast")
     assert out.height > 19_000
     assert out["text"].to_list() == [repr(v) for v in out["v"].to_list()]
+
+
+def _day2(snapshot: Snapshot, changed: list[str], quietly: str) -> Snapshot:
+    """`changed` profiles get a new text and n (stamped as changed on day 2); `quietly` gets a new n
+    without the stamp, which only a rebuild would see."""
+    touched = pl.col("profile_id").is_in(changed)
+    profiles = snapshot.profiles.with_columns(
+        pl.when(touched).then(pl.lit('new "text" ü')).otherwise("text").alias("text"),
+        pl.when(touched | (pl.col("profile_id") == quietly)).then(pl.lit(777)).otherwise("n").alias("n"),
+        pl.when(touched).then(pl.lit(date(2026, 11, 2))).otherwise("_updated").alias("_updated"),
+    )
+    return Snapshot(profiles, snapshot.identifiers, snapshot.sum_basis, snapshot.merges, snapshot.quarantine)
+
+
+def test_the_next_day_rebuilds_only_changed_members_and_matches_a_full_rebuild(tmp_path: Path) -> None:
+    snapshot, connection, goal, current, interactions = _case(tmp_path, 4)
+    day1 = build_payload(snapshot, connection, goal, current, interactions)
+    previous = Previous("2026-11-01", day1.values, day1.fingerprint)
+    has_identity = day1.rows["profile_id"].unique().sort()
+    changed = has_identity.gather([3, 50, 120]).to_list()
+    quietly = has_identity[7]
+    day2 = _day2(snapshot, changed, quietly)
+    stayed = current.filter(pl.col("profile_id") != has_identity[9])  # a leaver
+    full = build_payload(day2, connection, goal, stayed, interactions)
+    incremental = build_payload(day2, connection, goal, stayed, interactions, previous)
+
+    reused = pl.col("profile_id") != quietly
+    assert_frame_equal(incremental.rows.filter(reused), full.rows.filter(reused))
+    assert _letters(incremental.dead_letters) == _letters(full.dead_letters)
+    # the quiet change proves its values were taken from day 1, not rebuilt
+    n_of = pl.col("profile_id").eq(quietly) & pl.col("attribute").eq("n")
+    assert full.rows.filter(n_of)["value"].unique().to_list() == ["777"]
+    assert incremental.rows.filter(n_of)["value"].to_list() == day1.rows.filter(n_of)["value"].to_list() != ["777"]
+    assert full.rebuilt == full.values.height == incremental.values.height
+    assert incremental.rebuilt == len(changed)
+
+
+def test_a_changed_property_type_rebuilds_everyone(tmp_path: Path) -> None:
+    snapshot, connection, goal, current, interactions = _case(tmp_path, 5)
+    day1 = build_payload(snapshot, connection, goal, current, interactions)
+    previous = Previous("2026-11-01", day1.values, day1.fingerprint)
+    floats = snapshot.profiles.with_columns(pl.col("n").cast(pl.Float64))  # 5 is now sent as 5.0
+    day2 = Snapshot(floats, snapshot.identifiers, snapshot.sum_basis, snapshot.merges, snapshot.quarantine)
+    incremental = build_payload(day2, connection, goal, current, interactions, previous)
+    assert incremental.rebuilt == build_payload(day2, connection, goal, current, interactions).rebuilt
+    assert "42.0" in incremental.rows.filter(pl.col("attribute") == "n")["value"].to_list()

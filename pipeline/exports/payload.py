@@ -229,26 +229,25 @@ def _all_values(
     cached = [i for i, f in enumerate(goal.fields) if f.source.kind in CACHED_SOURCES]
     always = [i for i in range(len(goal.fields)) if i not in cached]
     fresh = _values(inputs, goal, always, connection, dead)
-    usable = previous is not None and previous.fingerprint == _fingerprint(snapshot, connection, goal)
-    if not usable or not cached:
+    if previous is None or previous.fingerprint != _fingerprint(snapshot, connection, goal) or not cached:
         return pl.concat([inputs.select("profile_id"), fresh, _values(inputs, goal, cached, connection, dead)],
                          how="horizontal"), inputs.height  # fmt: skip
-    assert previous is not None
     old = inputs.select("profile_id", "_updated").join(
         previous.values.select("profile_id", *(f"{c}{i}" for i in cached for c in "vx"), _seen=pl.lit(True)),
         on="profile_id", how="left", maintain_order="left",
     )  # fmt: skip
-    refused = pl.any_horizontal(*(pl.col(f"x{i}").fill_null(False) for i in cached))
-    stale = pl.col("_seen").is_null() | (pl.col("_updated") > pl.lit(previous.day).str.to_date()) | refused
-    rows = old.select(pl.arg_where(stale.fill_null(True))).to_series()
-    rebuilt = _values(inputs[rows], goal, cached, connection, dead)
+    stale = (pl.col("_seen").is_null() | (pl.col("_updated") > pl.lit(previous.day).str.to_date())).fill_null(True)
+    old = old.with_columns(stale.alias("_stale"))
     columns = []
-    for name in (f"{c}{i}" for i in cached for c in "vx"):
-        column = old[name].fill_null(False) if name.startswith("x") else old[name]
-        column = column.clone()
-        column.scatter(rows, rebuilt[name])
-        columns.append(column)
-    return pl.concat([inputs.select("profile_id"), fresh, pl.DataFrame(columns)], how="horizontal"), rows.len()
+    for i in cached:  # a value refused before is checked again, so its dead letter is written again
+        rows = old.select(pl.arg_where(pl.col("_stale") | pl.col(f"x{i}").fill_null(False))).to_series()
+        rebuilt = _values(inputs[rows], goal, [i], connection, dead)
+        for name in (f"v{i}", f"x{i}"):
+            column = (old[name].fill_null(False) if name.startswith("x") else old[name]).clone()
+            column.scatter(rows, rebuilt[name])
+            columns.append(column)
+    stale_rows = int(old["_stale"].sum())
+    return pl.concat([inputs.select("profile_id"), fresh, pl.DataFrame(columns)], how="horizontal"), stale_rows
 
 
 def _python_texts(
