@@ -40,18 +40,38 @@ class Payload:
     rebuilt: int = 0  # members whose values were built, not taken from the previous day
 
 
+def positions(sorted_ids: pl.Series, ids: pl.Series) -> pl.Series:
+    """Row of each of `ids` in `sorted_ids` (sorted, unique), null where absent.
+
+    Every frame here is sorted by profile_id, so a binary search aligns them; a hash join on
+    the text ids cost several times more at a million profiles."""
+    if sorted_ids.is_empty():
+        return pl.repeat(None, ids.len(), dtype=pl.UInt32, eager=True)
+    at = sorted_ids.search_sorted(ids, side="left").clip(upper_bound=sorted_ids.len() - 1).cast(pl.UInt32)
+    return pl.select(pl.when(sorted_ids.gather(at) == ids).then(at)).to_series().alias("row")
+
+
+def by_profile(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` sorted by profile_id (snapshot files already are: then this only checks)."""
+    return frame if frame["profile_id"].is_sorted() else frame.sort("profile_id", maintain_order=True)
+
+
 def identities(identifiers: pl.DataFrame, goal: ExportGoal) -> pl.DataFrame:
-    """(profile_id, braze kind, value) of the preferred identifier each member has; maybe several values."""
-    preference = pl.DataFrame(
-        {"kind": [m.profile for m in goal.identifiers], "braze": [m.braze for m in goal.identifiers],
-         "rank": list(range(len(goal.identifiers)))}
-    )  # fmt: skip
-    held = (
-        identifiers.join(preference, on="kind")
-        .with_columns(pl.col("rank").min().over("profile_id").alias("best"))
-        .filter(pl.col("rank") == pl.col("best"))
+    """(profile_id, braze kind, value, other columns) of the preferred identifier each member has;
+    maybe several values. `identifiers` is sorted by (profile_id, kind, value), as snapshots keep it."""
+    ranks: dict[str, int] = {}
+    brazes: dict[str, str] = {}
+    for rank, m in enumerate(goal.identifiers):
+        ranks.setdefault(m.profile, rank)
+        brazes.setdefault(m.profile, m.braze)
+    held = identifiers.filter(pl.col("kind").is_in(list(ranks))).with_columns(
+        pl.col("kind").replace_strict(ranks, return_dtype=pl.Int64).alias("rank"),
+        pl.col("kind").replace_strict(brazes, return_dtype=pl.String).alias("braze"),
     )
-    return held.select("profile_id", "braze", "value").sort("profile_id", "value")
+    key = "_row" if "_row" in held.columns else "profile_id"
+    held = held.filter(pl.col("rank") == pl.col("rank").min().over(key))
+    extra = [c for c in identifiers.columns if c not in ("profile_id", "kind", "value")]
+    return held.select("profile_id", "braze", "value", *extra)
 
 
 def _identity_text(kind: str) -> Encoded:
@@ -73,23 +93,24 @@ def _identity_text(kind: str) -> Encoded:
 
 
 def _identities(held: pl.DataFrame, dead: list[dict[str, Any]]) -> pl.DataFrame:
-    """(profile_id, identity) of every valid identity; dead letters for the others."""
-    parts = []
-    for (kind,), group in held.group_by("braze", maintain_order=True):
-        text, fast = _identity_text(str(kind))
-        parts.append(group.with_columns(text.alias("identity"), fast.fill_null(False).alias("fast")))
-    frame = pl.concat(parts) if parts else held.with_columns(identity=pl.lit(None, pl.String), fast=pl.lit(True))
-    frame = frame.sort("profile_id", "value")
-    slow = []
-    for row in frame.filter(~pl.col("fast")).iter_rows(named=True):
+    """`held` with the `identity` text of each valid identifier; dead letters for the others."""
+    text, fast = pl.lit(None, pl.String), pl.lit(False)
+    for kind in held["braze"].unique().sort().to_list():
+        kind_text, kind_fast = _identity_text(kind)
+        text = pl.when(pl.col("braze") == kind).then(kind_text).otherwise(text)
+        fast = pl.when(pl.col("braze") == kind).then(kind_fast.fill_null(False)).otherwise(fast)
+    frame = held.with_columns(text.alias("identity"), fast.alias("fast"))
+    rows = frame.select(pl.arg_where(~pl.col("fast"))).to_series()
+    texts: list[str | None] = []
+    for profile_id, kind, value in frame[rows].select("profile_id", "braze", "value").iter_rows():
         try:
-            slow.append((row["profile_id"], row["braze"], row["value"], identity(row["braze"], row["value"])))
+            texts.append(identity(kind, value))
         except InvalidValue as exc:
-            dead.append(_dead(row["profile_id"], row["braze"], row["value"], str(exc)))
-    columns = ["profile_id", "braze", "value", "identity"]
-    fixed = pl.DataFrame(slow, schema=dict.fromkeys(columns, pl.String), orient="row")
-    good = pl.concat([frame.filter(pl.col("fast")).select(fixed.columns), fixed])
-    return good.sort("profile_id", "value").select("profile_id", "identity")
+            texts.append(None)
+            dead.append(_dead(profile_id, kind, value, str(exc)))
+    column = frame["identity"].clone()
+    column.scatter(rows, pl.Series(texts, dtype=pl.String))
+    return frame.with_columns(column).filter(pl.col("identity").is_not_null()).drop("fast")
 
 
 def _interaction_lists(identifiers: pl.DataFrame, interactions: pl.DataFrame | None) -> pl.DataFrame:
@@ -112,41 +133,44 @@ def _property(source: Any, connection: Connection) -> str:
 
 
 def _raw_inputs(
-    snapshot: Snapshot, goal: ExportGoal, connection: Connection, who: pl.DataFrame, interactions: pl.DataFrame | None
+    snapshot: Snapshot, goal: ExportGoal, connection: Connection, members: pl.DataFrame, identifiers: pl.DataFrame,
+    interactions: pl.DataFrame | None,
 ) -> pl.DataFrame:
-    """One row per member in `who` (by profile_id): `profile_id` and each field's raw value as `r<i>`."""
-    profiles = snapshot.profiles
-    identifiers = snapshot.identifiers.join(who, on="profile_id", how="semi")
-    frame = who.select("profile_id", pl.col(SEGMENTS).alias("_segments")).sort("profile_id")  # `_`: never a property
-    wanted: dict[str, str] = {}  # profile property → a raw column reading it
+    """One row per member (in `members` order): `profile_id`, `_row` (its row in `members`),
+    `_updated`, and each field's raw value as `r<i>`. `identifiers` carry their member's `_row`."""
+    profiles = by_profile(snapshot.profiles)
+    n = members.height
+    at = positions(profiles["profile_id"], members["profile_id"])
+    wanted = {_property(f.source, connection) for f in goal.fields if f.source.kind in ("property", "permission")}
+    wanted = {w for w in wanted if w in profiles.columns}
+    frame = pl.concat([members.select("profile_id", pl.col(SEGMENTS).alias("_segments"),
+                                      pl.int_range(n, dtype=pl.UInt32).alias("_row")),
+                       profiles.select(UPDATED, *sorted(wanted)).gather(at)], how="horizontal")  # fmt: skip
     columns = []
     for i, export_field in enumerate(goal.fields):
         source, name = export_field.source, f"r{i}"
         match source.kind:
             case "property" | "permission":
                 prop = _property(source, connection)
-                if prop not in profiles.columns:
-                    columns.append(pl.lit(None).alias(name))  # no profile has the property yet
-                else:
-                    wanted[prop] = name
-                    columns.append(pl.col(prop).alias(name))
+                columns.append(pl.col(prop).alias(name) if prop in wanted else pl.lit(None).alias(name))
             case "identifier":
-                first = _first_identifiers(identifiers, source.identifier).rename({"value": f"_id{i}"})
-                frame = frame.join(first, on="profile_id", how="left", maintain_order="left")
+                first = identifiers.filter(pl.col("kind") == source.identifier).unique("_row", keep="first",
+                                                                                       maintain_order=True)  # fmt: skip
+                column = pl.repeat(None, n, dtype=pl.String, eager=True).alias(f"_id{i}")
+                column.scatter(first["_row"], first["value"])
+                frame = frame.with_columns(column)
                 columns.append(pl.col(f"_id{i}").alias(name))
             case "segments":
                 columns.append(pl.col("_segments").alias(name))
             case "interactions":
-                lists = _interaction_lists(identifiers, interactions).rename({RAW: f"_in{i}"})
+                lists = _interaction_lists(identifiers.drop("_row"), interactions).rename({RAW: f"_in{i}"})
                 frame = frame.join(lists, on="profile_id", how="left", maintain_order="left")
                 columns.append(pl.col(f"_in{i}").alias(name))
             case "static":
                 columns.append(pl.lit(source.static).alias(name))
             case _:
                 raise ValueError(f"unknown export source {source.kind!r}")
-    frame = frame.join(profiles.select("profile_id", UPDATED, *wanted), on="profile_id", how="left",
-                       maintain_order="left")  # fmt: skip
-    return frame.select("profile_id", UPDATED, *columns)
+    return frame.select("profile_id", "_row", UPDATED, *columns)
 
 
 def _not_empty(raw: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -230,13 +254,14 @@ def _all_values(
     always = [i for i in range(len(goal.fields)) if i not in cached]
     fresh = _values(inputs, goal, always, connection, dead)
     if previous is None or previous.fingerprint != _fingerprint(snapshot, connection, goal) or not cached:
-        return pl.concat([inputs.select("profile_id"), fresh, _values(inputs, goal, cached, connection, dead)],
+        return pl.concat([inputs.select("profile_id", "_row"), fresh, _values(inputs, goal, cached, connection, dead)],
                          how="horizontal"), inputs.height  # fmt: skip
-    old = inputs.select("profile_id", "_updated").join(
-        previous.values.select("profile_id", *(f"{c}{i}" for i in cached for c in "vx"), _seen=pl.lit(True)),
-        on="profile_id", how="left", maintain_order="left",
-    )  # fmt: skip
-    stale = (pl.col("_seen").is_null() | (pl.col("_updated") > pl.lit(previous.day).str.to_date())).fill_null(True)
+    kept = by_profile(previous.values)
+    at = positions(kept["profile_id"], inputs["profile_id"])
+    names = [f"{c}{i}" for i in cached for c in "vx"]
+    old = pl.concat([inputs.select("_updated"), kept.select(*names).gather(at)], how="horizontal")
+    changed = (pl.col("_updated") > pl.lit(previous.day).str.to_date()).fill_null(True)
+    stale = pl.lit(at.is_null()) | changed  # a joiner, or a profile changed since that day
     old = old.with_columns(stale.alias("_stale"))
     columns = []
     for i in cached:  # a value refused before is checked again, so its dead letter is written again
@@ -247,7 +272,7 @@ def _all_values(
             column.scatter(rows, rebuilt[name])
             columns.append(column)
     stale_rows = int(old["_stale"].sum())
-    return pl.concat([inputs.select("profile_id"), fresh, pl.DataFrame(columns)], how="horizontal"), stale_rows
+    return pl.concat([inputs.select("profile_id", "_row"), fresh, pl.DataFrame(columns)], how="horizontal"), stale_rows
 
 
 def _python_texts(
@@ -285,7 +310,9 @@ def _long(values: pl.DataFrame, sent_as: pl.DataFrame, goal: ExportGoal) -> pl.D
         return PAYLOAD_SCHEMA.to_frame()
     order = sorted(range(len(goal.fields)), key=lambda i: goal.fields[i].braze)
     names = pl.Series([goal.fields[i].braze for i in order], dtype=pl.String)
-    wide = sent_as.join(values, on="profile_id").sort("identity")
+    at = values["_row"].search_sorted(sent_as["_row"], side="left")  # every identity's member has values
+    cells = values.select(*(f"v{i}" for i in order)).gather(at)
+    wide = pl.concat([sent_as.select("profile_id", "identity"), cells], how="horizontal").sort("identity")
     rows = wide.select(
         "profile_id",
         "identity",
@@ -305,20 +332,25 @@ def build_payload(
 ) -> Payload:
     """The day's payload; with `previous`, only members whose inputs may have changed are rebuilt."""
     dead: list[dict[str, Any]] = []
-    held = identities(snapshot.identifiers.join(members, on="profile_id", how="semi"), goal)
+    members = by_profile(members)
+    identifiers = by_profile(snapshot.identifiers)
+    identifiers = identifiers.with_columns(positions(members["profile_id"], identifiers["profile_id"]).alias("_row"))
+    identifiers = identifiers.filter(pl.col("_row").is_not_null())
+    held = identities(identifiers, goal)
     sent_as = _identities(held, dead)
     # A member whose identifiers Braze would all refuse has their dead letters, not this one;
     # its values are still checked, so their letters show everything to fix at once.
-    who = members.join(held, on="profile_id", how="semi")
+    has = pl.repeat(False, members.height, dtype=pl.Boolean, eager=True)
+    has.scatter(held["_row"], True)
     wanted = ", ".join(m.profile for m in goal.identifiers)
-    missing = members.join(held, on="profile_id", how="anti")["profile_id"].to_list()
+    missing = members.filter(~has)["profile_id"].to_list()
     dead += [_dead(p, None, None, f"no export identifier ({wanted})") for p in missing]
     field_dead: list[dict[str, Any]] = []
-    inputs = _raw_inputs(snapshot, goal, connection, who, interactions)
+    inputs = _raw_inputs(snapshot, goal, connection, members, identifiers, interactions).filter(has)
     values, rebuilt = _all_values(snapshot, connection, goal, inputs, previous, field_dead)
     dead += _with_identities(field_dead, sent_as)
     fingerprint = _fingerprint(snapshot, connection, goal)
-    return Payload(_long(values, sent_as, goal), dead, values, fingerprint, rebuilt)
+    return Payload(_long(values, sent_as, goal), dead, values.drop("_row"), fingerprint, rebuilt)
 
 
 def _with_identities(letters: list[dict[str, Any]], sent_as: pl.DataFrame) -> list[dict[str, Any]]:
@@ -326,7 +358,8 @@ def _with_identities(letters: list[dict[str, Any]], sent_as: pl.DataFrame) -> li
     if not letters:
         return letters
     ids = pl.DataFrame({"profile_id": [d["profile_id"] for d in letters]})
-    lists = ids.join(sent_as.group_by("profile_id").agg("identity"), on="profile_id", how="left")
+    mine = sent_as.filter(pl.col("profile_id").is_in(ids["profile_id"].implode()))
+    lists = ids.join(mine.group_by("profile_id").agg("identity"), on="profile_id", how="left")
     by_id = dict(zip(lists["profile_id"].to_list(), lists["identity"].to_list(), strict=True))
     return [{**d, "identities": by_id[d["profile_id"]] or []} for d in letters]
 

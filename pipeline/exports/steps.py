@@ -11,7 +11,7 @@ import polars as pl
 from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.braze.rules import MAX_TRACK_OBJECTS
-from pipeline.exports.changes import diff_payload
+from pipeline.exports.changes import diff_payload, narrow
 from pipeline.exports.interactions import read_interactions
 from pipeline.exports.members import members
 from pipeline.exports.payload import Previous, build_payload
@@ -107,6 +107,8 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
     version = baseline_version(store, connection.name, goal.name)
     baseline = read_baseline(store, connection.name, goal.name)
     attributes = sorted({f.braze for f in goal.fields})
+    rows = payload.height
+    payload, baseline = narrow(payload, baseline, attributes)  # once for both diffs below
     diff = diff_payload(payload, baseline, attributes=attributes, day=day, delta=goal.delta, on_leave=goal.on_leave)
     changes = diff.changes
     write_parquet(store, _key(connection, goal, "export_changes", day, "held_back.parquet"), diff.held_back)
@@ -117,6 +119,7 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
     full = diff_payload(payload, baseline, attributes=attributes, day=day, delta="profiles", on_leave=goal.on_leave)
     users = changes["identity"].n_unique()
     return {
+        "payload_rows": rows,
         "users": users,
         "attributes": changes.height,
         "removals": changes["value"].null_count(),
