@@ -31,6 +31,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports  # the layer rules in pyproject.toml [tool.importlinter]
 
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile

@@ -11,7 +11,7 @@ from assets.extensions import load_extensions
 from assets.import_goal import import_goal_assets
 from assets.interactions import interactions_asset, interactions_key
 from assets.profiles import profiles_asset, profiles_key
-from assets.resources import connection_resources
+from assets.resources import connection_resources, s3_resource
 from assets.schedules import connection_job, connection_schedule
 from assets.sensors import connection_sensors
 from pipeline.exports.steps import uses_interactions
@@ -34,7 +34,7 @@ def store_groups(connections: list[Connection]) -> list[list[Connection]]:
 def group_assets(members: list[Connection]) -> list[dg.AssetsDefinition]:
     """Everything one profile store's connections define, extension steps included."""
     load_extensions()
-    assets = [asset for c in members for goal in c.imports for asset in import_goal_assets(c, goal)]
+    assets = [asset for c in members for goal in c.imports for asset in import_goal_assets(c, goal, members)]
     profiles = interactions = None
     if any(c.imports for c in members):
         assets.append(profiles_asset(members))
@@ -65,5 +65,6 @@ def build_definitions(connections: list[Connection]) -> dg.Definitions:
             jobs.append(job)
             schedules.append(connection_schedule(connection, job))
             sensors += connection_sensors(connection, job)
-    resources = {key: value for c in connections for key, value in connection_resources(c).items()}
+    s3 = s3_resource()  # one S3 resource, shared by every connection's stores
+    resources = {key: value for c in connections for key, value in connection_resources(c, s3).items()}
     return dg.Definitions(assets=assets, resources=resources, jobs=jobs, schedules=schedules, sensors=sensors)

@@ -8,7 +8,7 @@ from assets.lineage import changes_metadata
 from assets.metadata import counts, preview
 from assets.partitions import daily
 from assets.resources import braze_key, exports_key, store_key
-from pipeline.imports import export_fields, run_changes, run_segment_export, run_staging
+from pipeline.imports import echo_sources, export_fields, run_changes, run_segment_export, run_staging
 from pipeline.mapping import Connection, ImportGoal
 from pipeline.staging.transform import apply_transform
 
@@ -26,7 +26,10 @@ def goal_key(connection: Connection, goal: ImportGoal, step: str) -> dg.AssetKey
     return dg.AssetKey([connection.name, goal.name, step])
 
 
-def import_goal_assets(connection: Connection, goal: ImportGoal) -> list[dg.AssetsDefinition]:
+def import_goal_assets(
+    connection: Connection, goal: ImportGoal, members: list[Connection] | None = None
+) -> list[dg.AssetsDefinition]:
+    """`members`: the connections sharing the store, whose export goals' pushes are echoes here."""
     partitions = daily(connection.start_date.isoformat())
     braze, store, exports = braze_key(connection), store_key(connection), exports_key(connection)
     export_asset, staged, changes = (
@@ -34,6 +37,7 @@ def import_goal_assets(connection: Connection, goal: ImportGoal) -> list[dg.Asse
     )
     common = {"partitions_def": partitions, "group_name": connection.name, "owners": [], "tags": {"goal": goal.name}}
     fields, custom = export_fields(goal)
+    echoes = echo_sources(connection, members or [connection])
 
     @dg.asset(
         key=export_asset,
@@ -150,7 +154,7 @@ users carry none of the goal's identifiers.""",
         key=changes,
         deps=[last, dg.AssetDep(changes, partition_mapping=yesterday_of_self)],
         kinds={"polars", "parquet"},
-        code_version="2",
+        code_version="3",
         required_resource_keys={store},
         metadata=changes_metadata(goal),
         description="""Users added, changed (with the names of the changed fields) or removed since the
@@ -158,25 +162,29 @@ previous staged day.
 
 A lazy join of the two copies' (braze_id, row hash) finds the few rows that differ; only
 those are compared column by column. Only these records reach the profiles, so a daily full
-export never applies a change twice. The file records the day it was diffed against, so the
-profiles apply it only onto that day's snapshot.""",
+export never applies a change twice. A value that is exactly what an export goal of this store
+had acknowledged pushing to that user is an echo of our own push: counted apart, never a change.
+The file records the day it was diffed against, so the profiles apply it only onto that day's
+snapshot.""",
         **common,
     )
     def user_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         day = context.partition_key
         target = getattr(context.resources, store).store()
-        result = run_changes(target, connection, goal, day, source)
+        result = run_changes(target, connection, goal, day, source, echoes)
         context.log.info(
-            "%d added, %d changed, %d removed since %s",
+            "%d added, %d changed (%d seen, %d echoes of our own pushes), %d removed since %s",
             result["added"],
             result["changed"],
+            result["seen_changed"],
+            result["echoes"],
             result["removed"],
             result.get("previous_day") or "nothing",
         )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(result["added"]) + int(result["changed"]) + int(result["removed"]),
-                **counts(result, "added", "changed", "removed", "unchanged"),
+                **counts(result, "added", "changed", "seen_changed", "echoes", "removed", "unchanged"),
                 "previous_day": str(result.get("previous_day") or "none"),
                 "uri": dg.MetadataValue.path(target.uri(str(result["changes_key"]))),
                 "preview": preview(result["preview"]),

@@ -60,7 +60,7 @@ def profiles_asset(connections: list[Connection]) -> dg.AssetsDefinition:
         partitions_def=daily(owner.start_date.isoformat()),
         group_name=owner.name,
         kinds={"polars", "parquet"},
-        code_version="1",
+        code_version="2",
         required_resource_keys={store_key(owner)},
         metadata=profiles_metadata([(goal_key(c, g, "user_changes"), g) for c, g in goals]),
         check_specs=[
@@ -76,7 +76,7 @@ run, when a goal's changes were computed against a day whose snapshot was never 
     )
     def profiles(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         store = getattr(context.resources, store_key(owner)).store()
-        snapshot, report, manifest = run_profiles(store, goals, context.partition_key)
+        snapshot, report, manifest = run_profiles(store, goals, context.partition_key, connections)
         context.log.info(
             "%d profiles: %d created, %d updated, %d unchanged, %d merged, %d quarantined",
             report.profiles, report.profiles_created, report.profiles_updated, report.profiles_unchanged,
@@ -92,6 +92,7 @@ run, when a goal's changes were computed against a day whose snapshot was never 
                 "merges": report.merges,
                 "quarantined": report.quarantined,
                 "records_in": report.records_in,
+                "echoes": report.echoes,
                 "goals": preview(per_goal, rows=50, columns=20),
                 "uri": dg.MetadataValue.path(store.uri(manifest["files"]["profiles"]["key"])),
                 "preview": preview(snapshot.profiles),

@@ -6,7 +6,10 @@ never its value, and nothing reads it before a run starts.
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from pipeline.braze import BrazeClient
 from pipeline.mapping import Connection
@@ -32,13 +35,25 @@ class BrazeResource(dg.ConfigurableResource):
         )
 
 
+def s3_resource() -> S3Resource:
+    """S3 access (endpoint, region, retries) from the standard AWS variables, shown on the UI's
+    resources page. Credentials are left to boto3's own chain (`AWS_ACCESS_KEY_ID`, profiles,
+    instance roles), so no secret ever sits in resource config."""
+    return S3Resource(
+        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+        max_attempts=5,
+    )
+
+
 class StoreResource(dg.ConfigurableResource):
-    """An object store by URI: a local folder or s3://bucket/prefix."""
+    """An object store by URI: a local folder or s3://bucket/prefix, reached through the `s3` resource."""
 
     uri: str
+    s3: S3Resource
 
     def store(self) -> ObjectStore:
-        return open_store(self.uri)
+        return open_store(self.uri, s3_client=self.s3.get_client() if self.uri.startswith("s3://") else None)
 
 
 def braze_key(connection: Connection) -> str:
@@ -53,14 +68,19 @@ def exports_key(connection: Connection) -> str:
     return f"{connection.name}_braze_exports"
 
 
-def connection_resources(connection: Connection) -> dict[str, dg.ConfigurableResource]:
+S3_KEY = "s3"
+
+
+def connection_resources(connection: Connection, s3: S3Resource | None = None) -> dict[str, dg.ConfigurableResource]:
+    s3 = s3 or s3_resource()
     return {
+        S3_KEY: s3,
         braze_key(connection): BrazeResource(
             rest_endpoint=connection.braze.rest_endpoint,
             api_key=dg.EnvVar(connection.braze.api_key_env),
             api_key_env=connection.braze.api_key_env,
             request_timeout_s=connection.braze.request_timeout_s,
         ),
-        store_key(connection): StoreResource(uri=connection.storage.root),
-        exports_key(connection): StoreResource(uri=connection.storage.braze_exports),
+        store_key(connection): StoreResource(uri=connection.storage.root, s3=s3),
+        exports_key(connection): StoreResource(uri=connection.storage.braze_exports, s3=s3),
     }

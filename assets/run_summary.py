@@ -36,7 +36,8 @@ RUN_COUNTS = {
 GOAL_COUNTS = {
     "segment_export": {"exported": ("dagster/row_count",)},
     "staged_users": {"quarantined": ("quarantined",)},
-    "user_changes": {"added": ("added",), "changed": ("changed",), "removed": ("removed",)},
+    "user_changes": {"added": ("added",), "seen": ("seen_changed",), "changed": ("changed",), "echoes": ("echoes",),
+                     "removed": ("removed",)},
     "segment_members": {"members": ("dagster/row_count",)},
     "export_payload": {"dead_letters": ("dead_letters",)},
     "braze_push": {"sent": ("users_sent", "users_accepted"), "accepted": ("users_accepted",),

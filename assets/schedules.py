@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the 
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from assets.partitions import daily
+from assets.run_lock import STORE_TAG, store_value
 from pipeline.mapping import Connection
 
 
@@ -26,7 +27,8 @@ def connection_job(connection: Connection, shared: list[dg.AssetKey]) -> "Unreso
         job_name(connection),
         selection=selection,
         description=f"Sync connection {connection.name}: {connection.description or 'every goal'}",
-        tags={"profilesync/connection": connection.name},
+        # The store tag is what the instance's run limit keys on: one run per profile store at a time.
+        tags={"profilesync/connection": connection.name, STORE_TAG: store_value(connection)},
     )
 
 

@@ -14,7 +14,12 @@ staged after it:
   stale — fail, naming the changes to recompute (re-running D does, as its user_changes
   diffs against the latest staged day);
 - B older than S with nothing staged in between is fine: the goal skipped days (switched off,
-  no export), and S already holds its state of B.
+  no export), and S already holds its state of B;
+- S itself must still be right: its manifest records, per goal, the staged days it covers
+  (every day up to S that was staged when S was built: `covers`). When a goal has since staged
+  a day before S (a backfill after S was built), S and every snapshot between that day and S
+  miss its changes — fail, naming the backfilled day when it has no snapshot yet, else the
+  first snapshot after it, to run again and then the days after it in order.
 
 Checking costs one listing of each goal's step folder and one Parquet footer per goal.
 """
@@ -25,7 +30,8 @@ from dataclasses import dataclass
 
 from pipeline import layout
 from pipeline.delta import changes_base
-from pipeline.profiles.store import previous_snapshot_day
+from pipeline.layout import PROFILES_FOLDER, PROFILES_MANIFEST
+from pipeline.profiles.store import previous_snapshot_day, snapshot_covers
 from pipeline.storage import ObjectStore
 
 DEFAULT_SOURCE = "staged_users"  # what a goal's changes are diffed from unless a step says otherwise
@@ -47,6 +53,10 @@ class StaleChanges(DayOrderError):
     """A goal's changes were diffed against an older copy than its latest staged day."""
 
 
+class StaleSnapshot(DayOrderError):
+    """The snapshot a day builds on was built before an earlier day of one of its goals was staged."""
+
+
 @dataclass(frozen=True)
 class GoalOfDay:
     """An import goal of the store on the profiles' day; `applies` when its changes of the day are applied."""
@@ -60,9 +70,15 @@ class GoalOfDay:
         return f"{self.connection}/{self.goal}"
 
 
-def check_day_order(store: ObjectStore, day: str, goals: list[GoalOfDay]) -> None:
-    """Raise `UnpublishedDay` or `StaleChanges` unless every goal's changes fit the snapshot before `day`."""
+def check_day_order(store: ObjectStore, day: str, goals: list[GoalOfDay]) -> dict[str, list[str]]:
+    """Raise a `DayOrderError` unless every goal's changes fit the snapshot before `day`.
+
+    Returns what the day's snapshot will cover (its manifest's `covers`): per goal, every day up to
+    `day` it has staged."""
     snapshot_day = previous_snapshot_day(store, day)
+    if snapshot_day is not None:
+        _check_snapshot(store, snapshot_day, goals)
+    covers: dict[str, list[str]] = {}
     for goal in goals:
         base_day, source = None, DEFAULT_SOURCE
         if goal.applies:
@@ -76,7 +92,9 @@ def check_day_order(store: ObjectStore, day: str, goals: list[GoalOfDay]) -> Non
                 )
             base_day, source = base.day, base.step
         folder = layout.step_folder(goal.connection, goal.goal, source)
-        staged = [d for d in layout.days_with(store, folder, layout.USERS_FILE) if d < day]
+        every = layout.days_with(store, folder, layout.USERS_FILE)
+        covers[goal.name] = [d for d in every if d <= day]
+        staged = [d for d in every if d < day]
         unpublished = [d for d in staged if snapshot_day is None or d > snapshot_day]
         if unpublished:
             raise UnpublishedDay(_unpublished(goal, day, unpublished, snapshot_day), unpublished[0])
@@ -88,6 +106,42 @@ def check_day_order(store: ObjectStore, day: str, goals: list[GoalOfDay]) -> Non
                 f"materialize {goal.name}/user_changes for {day} again (profilesync run --date {day})",
                 day,
             )
+    return covers
+
+
+def _check_snapshot(store: ObjectStore, snapshot_day: str, goals: list[GoalOfDay]) -> None:
+    """StaleSnapshot when a goal staged a day up to `snapshot_day` after that snapshot was built."""
+    covered = snapshot_covers(store, snapshot_day)
+    for goal in goals:
+        if goal.name not in covered:
+            continue  # a goal new to the store, or a manifest from before `covers` was recorded
+        folder = layout.step_folder(goal.connection, goal.goal, DEFAULT_SOURCE)
+        now = [d for d in layout.days_with(store, folder, layout.USERS_FILE) if d <= snapshot_day]
+        missed = sorted(set(now) - set(covered[goal.name]))
+        if not missed:
+            continue
+        run_first = _first_stale(store, goal, missed[0], snapshot_day, now)
+        raise StaleSnapshot(
+            f"profiles of {run_first if run_first == snapshot_day else f'{run_first} to {snapshot_day}'} were built "
+            f"before {goal.name} staged "
+            f"{', '.join(missed)} (a backfill), so they miss its changes; materialize {goal.connection} for "
+            f"{run_first} again (profilesync run --date {run_first}), then each later day in order",
+            run_first,
+        )
+
+
+def _first_stale(store: ObjectStore, goal: GoalOfDay, backfilled: str, snapshot_day: str, staged: list[str]) -> str:
+    """The day to run again first: the backfilled day without a snapshot, else the earliest snapshot
+    from it on that misses a staged day (reads only the manifests of the backfilled range)."""
+    snapshots = layout.days_with(store, PROFILES_FOLDER, PROFILES_MANIFEST)
+    published = [d for d in snapshots if backfilled <= d <= snapshot_day]
+    if backfilled not in published:
+        return backfilled
+    for day in published:
+        covered = set(snapshot_covers(store, day).get(goal.name, []))
+        if {d for d in staged if d <= day} - covered:
+            return day
+    return snapshot_day
 
 
 def _unpublished(goal: GoalOfDay, day: str, days: list[str], snapshot_day: str | None) -> str:

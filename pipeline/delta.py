@@ -3,11 +3,16 @@
 Changes frame (`layout.user_changes(connection, goal, day)`), the contract other steps build on:
 
 - `braze_id` String;
-- `_change` String: "added" (not in the previous copy), "changed" (some data value differs) or
+- `_change` String: "added" (not in the previous copy), "changed" (some data value differs),
+  "echo" (every value that differs is an echo of profilesync's own push, `pipeline.echoes`) or
   "removed" (not in today's copy); unchanged rows are left out;
 - `_changed_fields` List(String): for "added" every data column with a value (braze_id
   included); for "changed" the data columns whose value differs, a column new today or gone
-  today counting as null on the side that lacks it; for "removed" empty;
+  today counting as null on the side that lacks it; for "removed" empty; echo fields are left out;
+- `_echo_fields` List(String): the fields that differ (or, for "added", have a value) only because
+  Braze shows what profilesync had acknowledged pushing; empty for most rows;
+- `_pushed_values` List(Struct{field, value}): for really changed fields, what profilesync had
+  pushed since the previous copy (so Braze held it before the change; `sum` adds from it);
 - then every data column of either copy (today's columns in today's order, then columns only
   the previous copy had), null where a side lacks the column. Values come from today for
   added and changed rows and from the previous copy for removed rows, so leavers' identifiers
@@ -32,12 +37,15 @@ of memory at 10M rows in an earlier trial.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+import tempfile
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
 from pipeline import layout
+from pipeline.echoes import ECHO, acknowledged, mark_echoes
 from pipeline.staging import json_text_columns, publish_parquet, rowhash
 from pipeline.staging.types import JsonText, Target, conform, merge_schemas
 from pipeline.storage import ObjectStore
@@ -183,21 +191,34 @@ def _json_columns(new: pl.LazyFrame, old: pl.LazyFrame | None, marked: set[str])
 
 
 def change_counts(changes: pl.LazyFrame | pl.DataFrame, new_rows: int) -> dict[str, int]:
-    """{added, changed, removed, unchanged}; `new_rows` is the row count of today's copy."""
+    """{added, changed, echoes, seen_changed, removed, unchanged}; `new_rows` is the row count of today's copy.
+
+    `changed` counts only real changes; `echoes` the rows whose every difference is an echo of our
+    own push (`pipeline.echoes`); `seen_changed` both, i.e. what differed from the previous copy.
+    """
     counted = dict(changes.lazy().group_by(CHANGE).len().collect().iter_rows())
     counts = {kind: int(counted.get(kind, 0)) for kind in ("added", "changed", "removed")}
-    counts["unchanged"] = new_rows - counts["added"] - counts["changed"]
+    counts["echoes"] = int(counted.get(ECHO, 0))
+    counts["seen_changed"] = counts["changed"] + counts["echoes"]
+    counts["unchanged"] = new_rows - counts["added"] - counts["seen_changed"]
     return counts
 
 
 def compute_changes(
-    store: ObjectStore, connection: str, goal: str, day: str, source: str = "staged_users"
+    store: ObjectStore,
+    connection: str,
+    goal: str,
+    day: str,
+    source: str = "staged_users",
+    exports: Sequence[tuple[str, str]] = (),
 ) -> dict[str, object]:
     """Diff today's copy against the latest earlier one and publish `changes.parquet`.
 
     `source` is the step whose `users.parquet` is diffed: `staged_users`, or the last
-    transformation step a data engineer added after it. Returns the counts of
-    `change_counts` plus `previous_day` (None when there was none) and the key written.
+    transformation step a data engineer added after it. `exports` names the export goals
+    `(connection, goal)` whose acknowledged pushes are echoes when they come back
+    (`pipeline.echoes`). Returns the counts of `change_counts` plus `previous_day` (None when
+    there was none) and the key written.
     """
     folder = layout.step_folder(connection, goal, source)
     previous = layout.latest_day_before(store, folder, layout.USERS_FILE, day)
@@ -211,7 +232,13 @@ def compute_changes(
     key = layout.user_changes(connection, goal, day)
     json_columns = _json_columns(new, old, set(new_json) | set(old_json))
     base = {BASE_KEY: json.dumps({"step": source, "day": previous})}
-    publish_parquet(store, key, changes, json_columns, base)
+    ours = acknowledged(store, exports, day)
+    with tempfile.TemporaryDirectory(prefix="profilesync-") as folder:
+        if ours.height:  # the diff is read once per compared column: once from a local copy
+            aside = Path(folder) / "diff.parquet"
+            changes.sink_parquet(aside)
+            changes = pl.scan_parquet(aside)
+        publish_parquet(store, key, mark_echoes(changes, ours, json_columns, previous), json_columns, base)
     rows = new.select(pl.len()).collect().item()
     counts = change_counts(scan_parquet(store, key).select(CHANGE), rows)
     return {**counts, "previous_day": previous, "changes_key": key}

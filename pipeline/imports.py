@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,11 +21,17 @@ from pipeline.braze import BrazeClient
 from pipeline.braze.callback import CallbackListener
 from pipeline.braze.client import is_loopback
 from pipeline.braze.export_evidence import SegmentSize, SizeUnavailable, UserCounter
+from pipeline.braze.export_start import cancel_export, start_export
 from pipeline.braze.segment_export import ExportIncomplete, ExportManifest, resolve_segment, wait_for_files
 from pipeline.day_order import GoalOfDay, check_day_order
 from pipeline.delta import compute_changes
 from pipeline.mapping import Connection, ImportGoal
-from pipeline.mapping.braze_fields import CUSTOM_ATTRIBUTE_PREFIX, STANDARD_IMPORT_FIELDS, USER_ALIAS_PREFIX
+from pipeline.mapping.braze_fields import (
+    CUSTOM_ATTRIBUTE_PREFIX,
+    STANDARD_IMPORT_FIELDS,
+    USER_ALIAS_PREFIX,
+    import_column,
+)
 from pipeline.profiles import (
     DayReport,
     FieldRule,
@@ -70,15 +76,25 @@ def export_fields(goal: ImportGoal) -> tuple[list[str], list[str]]:
     return sorted(fields), sorted(custom)
 
 
-def goal_rules(connection: Connection, goal: ImportGoal) -> GoalRules:
+def goal_rules(connection: Connection, goal: ImportGoal, members: Sequence[Connection] = ()) -> GoalRules:
+    """The engine's rules of an import goal; `members` (the store's connections) decide which
+    columns `remaining_fields` leaves out as ours (`exported_columns`)."""
     remaining = goal.remaining_fields
+    ours = exported_columns(connection, members)
     return GoalRules(
         name=qualified(connection, goal),
         identifiers=[IdentifierRule(i.braze, i.profile) for i in goal.identifiers],
         allow_create=goal.allow_create,
         fields=[FieldRule(f.braze, f.profile, f.strategy) for f in goal.fields],
-        remaining=RemainingRule(remaining.prefix, remaining.strategy) if remaining else None,
+        remaining=RemainingRule(remaining.prefix, remaining.strategy, ours) if remaining else None,
     )
+
+
+def exported_columns(connection: Connection, members: Sequence[Connection]) -> frozenset[str]:
+    """Import columns (`custom_attributes.x`, or a standard field) that export goals of the store
+    write to the Braze users `connection` reads: `remaining_fields` leaves them out, they are ours."""
+    same = [c for c in members if c.braze.rest_endpoint == connection.braze.rest_endpoint]
+    return frozenset(import_column(f.braze) for c in same for goal in c.exports for f in goal.fields)
 
 
 def _callback_listener(rest_endpoint: str) -> CallbackListener | None:
@@ -132,26 +148,39 @@ def run_segment_export(
     count = UserCounter(exports)
     begun = time.monotonic()
     with listener if listener is not None else contextlib.nullcontext():
-        prefix = client.export_segment(
-            segment["id"],
-            fields,
-            custom_attributes_to_export=custom or None,
-            callback_endpoint=listener.url if listener else None,
-            output_format="gzip",
-        )
-        progress(f"Braze is exporting segment {segment['name']!r} ({segment['id']}) as {prefix}")
-        files, completion = wait_for_files(
-            exports,
-            segment["id"],
-            prefix,
-            callback=listener,
-            size=size,
-            count=count,
-            quiet_period_s=settings.export_quiet_period_s,
-            timeout_s=settings.export_timeout_s,
-            poll_interval_s=settings.export_poll_interval_s,
+        prefix = start_export(
+            client,
+            str(segment["id"]),
+            lambda: client.export_segment(
+                segment["id"],
+                fields,
+                custom_attributes_to_export=custom or None,
+                callback_endpoint=listener.url if listener else None,
+                output_format="gzip",
+            ),
+            wait_s=settings.export_timeout_s,
+            poll_s=settings.export_poll_interval_s,
             progress=progress,
         )
+        progress(f"Braze is exporting segment {segment['name']!r} ({segment['id']}) as {prefix}")
+        try:
+            files, completion = wait_for_files(
+                exports,
+                segment["id"],
+                prefix,
+                callback=listener,
+                size=size,
+                count=count,
+                quiet_period_s=settings.export_quiet_period_s,
+                timeout_s=settings.export_timeout_s,
+                poll_interval_s=settings.export_poll_interval_s,
+                progress=progress,
+            )
+        except ExportIncomplete as exc:  # give up on it in Braze too, or the next run meets it running
+            raise ExportIncomplete(f"{exc}; {cancel_export(client, str(segment['id']), progress)}") from None
+        except BaseException:
+            cancel_export(client, str(segment["id"]), progress)
+            raise
     waited = time.monotonic() - begun
     manifest = ExportManifest(
         segment_id=str(segment["id"]),
@@ -189,16 +218,30 @@ def run_staging(exports: ObjectStore, store: ObjectStore, connection: Connection
     return counts
 
 
+def echo_sources(connection: Connection, members: Sequence[Connection]) -> list[tuple[str, str]]:
+    """The export goals whose pushes can come back through `connection`'s imports: every export
+    goal of the store's connections (`members`, the connections on its storage root) that talks
+    to the same Braze REST endpoint."""
+    same = [c for c in members if c.braze.rest_endpoint == connection.braze.rest_endpoint]
+    return [(c.name, goal.name) for c in same for goal in c.exports]
+
+
 def run_changes(
-    store: ObjectStore, connection: Connection, goal: ImportGoal, day: str, source: str = "staged_users"
+    store: ObjectStore,
+    connection: Connection,
+    goal: ImportGoal,
+    day: str,
+    source: str = "staged_users",
+    exports: Sequence[tuple[str, str]] = (),
 ) -> dict:
-    counts = compute_changes(store, connection.name, goal.name, day, source)
+    """The day's changes of the goal, pushes of the export goals `exports` told apart as echoes."""
+    counts = compute_changes(store, connection.name, goal.name, day, source, exports)
     counts["preview"] = scan_parquet(store, str(counts["changes_key"])).head(5).collect()
     return counts
 
 
 def run_profiles(
-    store: ObjectStore, goals: list[tuple[Connection, ImportGoal]], day: str
+    store: ObjectStore, goals: list[tuple[Connection, ImportGoal]], day: str, members: Sequence[Connection] = ()
 ) -> tuple[Snapshot, DayReport, dict[str, Any]]:
     """Yesterday's snapshot plus the day's changes of every goal on this store, in declared order.
 
@@ -219,12 +262,12 @@ def run_profiles(
                 f"for {day} before the profiles"
             )
         applied.append((connection, goal, key))
-    check_day_order(store, day, order)
+    covers = check_day_order(store, day, order)
     previous = read_previous_snapshot(store, day)
     inputs = [
-        (goal_rules(connection, goal), read_parquet(store, key), json_text_columns(store, key))
+        (goal_rules(connection, goal, members), read_parquet(store, key), json_text_columns(store, key))
         for connection, goal, key in applied
     ]
     snapshot, report = build_day(previous, inputs, date.fromisoformat(day))
-    manifest = write_snapshot(store, day, snapshot, report)
+    manifest = write_snapshot(store, day, snapshot, report, covers)
     return snapshot, report, manifest

@@ -2,7 +2,8 @@
 
 Per-goal objects sit under `connections/<connection>/<goal>/<step>/<day>/`; the profile
 snapshot, shared by every connection on the same storage root, under `profiles/<day>/`.
-Days are ISO dates (`2026-11-01`), so their text order is their time order.
+Days are ISO dates (`2026-11-01`), so their text order is their time order. Run records sit
+under `runs/<connection>/<day>/`. tests/test_store_keys.py pins every key one day writes.
 """
 
 from __future__ import annotations
@@ -34,10 +35,98 @@ def user_changes(connection: str, goal: str, day: str) -> str:
 
 
 PROFILES_FOLDER = "profiles/"
+PROFILES_MANIFEST = "manifest.json"  # written last: a day without it is not a snapshot
+PROFILE_FILES = {  # snapshot frame -> its file in `profiles/<day>/`
+    "profiles": "profiles.parquet",
+    "identifiers": "identifiers.parquet",
+    "sum_basis": "sum_basis.parquet",
+    "merges": "merges.parquet",
+    "provenance": "provenance.parquet",
+}
+PROFILES_QUARANTINE = "quarantine.jsonl"
 
 
 def profiles_dir(day: str) -> str:
     return f"{PROFILES_FOLDER}{day}/"
+
+
+# -- export goal: segment_members -> export_payload -> export_changes -> braze_push ------------
+
+MEMBERS_FILE = "members.parquet"
+
+
+def segment_members(connection: str, goal: str, day: str) -> str:
+    return step_file(connection, goal, "segment_members", day, MEMBERS_FILE)
+
+
+def export_payload(connection: str, goal: str, day: str) -> str:
+    return step_file(connection, goal, "export_payload", day, "payload.parquet")
+
+
+VALUES_FILE = "values.parquet"  # each member's value texts, which the next day reuses where nothing changed
+
+
+def export_values(connection: str, goal: str, day: str) -> str:
+    return step_file(connection, goal, "export_payload", day, VALUES_FILE)
+
+
+def export_dead_letter(connection: str, goal: str, day: str) -> str:
+    return step_file(connection, goal, "export_payload", day, "dead_letter.jsonl")
+
+
+def export_changes(connection: str, goal: str, day: str) -> str:
+    return step_file(connection, goal, "export_changes", day, "changes.parquet")
+
+
+def export_held_back(connection: str, goal: str, day: str) -> str:
+    return step_file(connection, goal, "export_changes", day, "held_back.parquet")
+
+
+def export_basis(connection: str, goal: str, day: str) -> str:
+    return step_file(connection, goal, "export_changes", day, "basis.json")
+
+
+def baseline_folder(connection: str, goal: str) -> str:
+    return step_folder(connection, goal, "baseline")
+
+
+def baseline(connection: str, goal: str) -> str:
+    """The one acknowledged baseline of a goal: the newest state, whatever day wrote it last."""
+    return f"{baseline_folder(connection, goal)}acknowledged.parquet"
+
+
+LEGACY_BASELINE = "baseline.parquet"  # `baseline/<day>/baseline.parquet`, one per day, before as-of days
+
+
+def legacy_baseline(connection: str, goal: str, day: str) -> str:
+    return f"{baseline_folder(connection, goal)}{day}/{LEGACY_BASELINE}"
+
+
+def push_folder(connection: str, goal: str, day: str) -> str:
+    return f"{step_folder(connection, goal, 'braze_push')}{day}/"
+
+
+def push_journal_folder(connection: str, goal: str, day: str) -> str:
+    return f"{push_folder(connection, goal, day)}journal/"
+
+
+def push_journal(connection: str, goal: str, day: str, run_id: str, batch: int) -> str:
+    return f"{push_journal_folder(connection, goal, day)}{run_id}-{batch:06d}.parquet"
+
+
+def push_dead_letter(connection: str, goal: str, day: str) -> str:
+    return f"{push_folder(connection, goal, day)}dead_letter.jsonl"
+
+
+def push_summary(connection: str, goal: str, day: str) -> str:
+    return f"{push_folder(connection, goal, day)}summary.json"
+
+
+RUNS_FOLDER = "runs/"
+
+
+def run_record(connection: str, day: str, stamp: str, run_id: str) -> str:
+    return f"{RUNS_FOLDER}{connection}/{day}/{stamp}-{run_id}.json"
 
 
 def days_with(store: ObjectStore, folder: str, filename: str) -> list[str]:
@@ -71,3 +160,11 @@ INTERACTIONS_FOLDER = "interactions/"
 
 def interactions(day: str) -> str:
     return f"{INTERACTIONS_FOLDER}{day}/interactions.parquet"
+
+
+LOCKS_FOLDER = "locks/"
+
+
+def run_lease(day: str) -> str:
+    """Who is running this store's day: one object per day, held for the length of a run."""
+    return f"{LOCKS_FOLDER}runs/{day}.json"

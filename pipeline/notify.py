@@ -133,9 +133,19 @@ def body(record: RunRecord) -> str:
     if record.goal_counts:
         lines += ["", "Per goal:"]
         for goal, counts in record.goal_counts.items():
-            shown = ", ".join(f"{name.replace('_', ' ')} {_n(value)}" for name, value in counts.items())
+            shown = ", ".join(_goal_count(name, value) for name, value in counts.items())
             lines.append(f"  {goal}: {shown or 'nothing materialised'}")
     return "\n".join(lines) + "\n"
+
+
+# Read as a phrase, value first: "706,163 seen, 20,000 changed, 686,163 echoes of our own pushes".
+VALUE_FIRST = {"seen": "seen", "changed": "changed", "echoes": "echoes of our own pushes"}
+
+
+def _goal_count(name: str, value: int) -> str:
+    if name in VALUE_FIRST:
+        return f"{_n(value)} {VALUE_FIRST[name]}"
+    return f"{name.replace('_', ' ')} {_n(value)}"
 
 
 def compose(record: RunRecord) -> EmailMessage:

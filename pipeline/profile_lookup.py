@@ -22,7 +22,7 @@ def lookup(kind: str, value: str, *, day: str | None, connection: str | None) ->
         raise ProfileLookupError(f"no connection {connection!r} with import goals; connections with profiles: {names}")
     store = open_store(chosen[0].storage.root)
     if day is None:
-        day = layout.latest_day_before(store, layout.PROFILES_FOLDER, "manifest.json", "9999-12-31")
+        day = layout.latest_day_before(store, layout.PROFILES_FOLDER, layout.PROFILES_MANIFEST, "9999-12-31")
         if day is None:
             raise ProfileLookupError(f"{store.root} holds no profile snapshot yet; run `profilesync run` first")
     snapshot = read_snapshot(store, day)

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pipeline import layout
 from pipeline.storage import ObjectStore
 
-RUNS_FOLDER = "runs/"
+RUNS_FOLDER = layout.RUNS_FOLDER
 COUNTS = ("created", "updated", "unchanged", "quarantined", "sent", "rejected", "data_points")
 
 
@@ -63,7 +64,7 @@ def _stamp(ended_at: str) -> str:
 
 
 def run_key(record: RunRecord) -> str:
-    return f"{RUNS_FOLDER}{record.connection}/{record.day}/{_stamp(record.ended_at)}-{record.run_id}.json"
+    return layout.run_record(record.connection, record.day, _stamp(record.ended_at), record.run_id)
 
 
 def is_recorded(store: ObjectStore, record: RunRecord) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from assets.processes import BIN, REPO, graphql, start, stop_group
+from assets.app.processes import BIN, REPO, graphql, start, stop_group
 
 __all__ = ["BIN", "REPO", "dagster_home", "demo_env", "graphql", "key", "start", "stop_group"]
 

@@ -31,7 +31,17 @@ class Suite:
 
 
 SUITES = (
-    Suite("properties", ("tests/test_properties.py",), "properties checked on generated data (hypothesis)"),
+    Suite(
+        "bad-data",
+        ("tests/test_bad_corpus.py",),
+        "bad-data cases (a file each under tests/data/bad/, with its expected outcome beside it)",
+    ),
+    Suite(
+        "properties",
+        ("tests/test_properties.py", "tests/test_day_order_property.py"),
+        "properties checked on generated data (hypothesis)",
+    ),
+    Suite("reliability", ("tests/reliability/",), "cells of the fault matrix"),
 )
 
 
@@ -61,7 +71,7 @@ def outcomes(suite: Suite) -> dict[str, str]:
     """Run the suite; {case name: passed | failed | skipped}."""
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "junit.xml"
-        _pytest(f"--junitxml={report}", *suite.targets)
+        _pytest("-n", "2", f"--junitxml={report}", *suite.targets)
         results = {}
         for case in ET.parse(report).getroot().iter("testcase"):
             outcome = "passed"

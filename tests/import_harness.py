@@ -10,9 +10,9 @@ from typing import Any
 import dagster as dg
 from conftest import SandboxHandle, make_bucket
 
+from assets.app.run import RunSummary, run_day
 from assets.build import group_assets
 from assets.resources import connection_resources
-from assets.run import RunSummary, run_day
 from pipeline.mapping import Connection, load_connection_file
 from pipeline.profiles import Snapshot, find_profile, read_snapshot
 from pipeline.storage import ObjectStore, open_store

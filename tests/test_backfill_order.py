@@ -26,8 +26,8 @@ import pytest
 from conftest import free_port, wait_for_http
 from dagster_ui import dagster_home, demo_env, graphql, start, stop_group
 
+from assets.app.demo import INTERACTIONS
 from assets.build import build_definitions
-from assets.demo import INTERACTIONS
 from pipeline import layout
 from pipeline.mapping import load_connections
 from pipeline.sandbox.server import SandboxServer

@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 from pipeline import layout
 from pipeline.delta import change_counts, compute_changes, diff
+from pipeline.echoes import PUSHED_DTYPE
 from pipeline.staging import stage_export, write_staged
 from pipeline.storage import ObjectStore, open_store
 from pipeline.storage.parquet import read_parquet
@@ -66,7 +67,9 @@ def test_added_changed_removed_and_unchanged() -> None:
     )
     out = result.collect()
     assert_frame_equal(out, expected)
-    assert change_counts(out, NEW.height) == {"added": 1, "changed": 3, "removed": 1, "unchanged": 0}
+    assert change_counts(out, NEW.height) == {
+        "added": 1, "changed": 3, "echoes": 0, "seen_changed": 3, "removed": 1, "unchanged": 0
+    }  # fmt: skip
 
 
 def test_unchanged_rows_are_left_out_and_types_that_disagree_become_json_text() -> None:
@@ -83,7 +86,9 @@ def test_unchanged_rows_are_left_out_and_types_that_disagree_become_json_text() 
     assert_frame_equal(diff(new.lazy(), old.lazy()).collect(), expected)
     same = diff(old.lazy(), old.lazy()).collect()
     assert same.height == 0 and same.columns == ["braze_id", "_change", "_changed_fields", "tier"]
-    assert change_counts(same, old.height) == {"added": 0, "changed": 0, "removed": 0, "unchanged": 3}
+    assert change_counts(same, old.height) == {
+        "added": 0, "changed": 0, "echoes": 0, "seen_changed": 0, "removed": 0, "unchanged": 3
+    }  # fmt: skip
 
 
 def test_without_a_previous_copy_everything_is_added() -> None:
@@ -129,7 +134,7 @@ def test_compute_changes_through_the_store(store: ObjectStore) -> None:
     )
     counts = compute_changes(store, "acme", "vip", "2026-01-01")
     assert counts == {
-        "added": 3, "changed": 0, "removed": 0, "unchanged": 0, "previous_day": None,
+        "added": 3, "changed": 0, "echoes": 0, "seen_changed": 0, "removed": 0, "unchanged": 0, "previous_day": None,
         "changes_key": layout.user_changes("acme", "vip", "2026-01-01"),
     }  # fmt: skip
     # Day 3 (day 2 skipped): points turns text for one user, a new attribute appears, c leaves, d joins.
@@ -148,12 +153,14 @@ def test_compute_changes_through_the_store(store: ObjectStore) -> None:
             "braze_id": ["b", "c", "d"],
             "_change": ["changed", "removed", "added"],
             "_changed_fields": [["custom_attributes.points", "custom_attributes.vip"], [], ["braze_id", "external_id"]],
+            "_echo_fields": [[], [], []],
+            "_pushed_values": [[], [], []],
             "external_id": ["eb", "ec", "ed"],
             "custom_attributes.points": ['"two"', "3", None],
             "custom_attributes.tier": [None, None, None],
             "custom_attributes.vip": [True, None, None],
         },
-        **{"custom_attributes.tier": pl.String},
+        **{"custom_attributes.tier": pl.String, "_echo_fields": FIELDS, "_pushed_values": PUSHED_DTYPE},
     )
     assert_frame_equal(read_parquet(store, counts["changes_key"]), expected)  # type: ignore[arg-type]
 

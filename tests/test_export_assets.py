@@ -10,9 +10,8 @@ import pytest
 from conftest import SandboxHandle
 from import_harness import FAST_WAIT, ImportHarness, step
 
-from assets.run import StepSummary, describe
+from assets.app.run import StepSummary, describe
 from pipeline import layout
-from pipeline.push import baseline_key
 from pipeline.storage.parquet import read_parquet
 
 DAY1, DAY2, DAY3 = "2026-11-01", "2026-11-02", "2026-11-03"
@@ -183,7 +182,7 @@ def test_a_lost_answer_is_resent_once_counted_and_a_second_loss_stops_the_push(h
     assert "Braze did not answer /users/track within 2 s twice for batch 0 (1 user)" in failure
     assert "up to 2 data points may have been spent twice. The push stopped" in failure
     assert len(tracked(sandbox, start)) == 2  # the one batch, sent twice
-    baseline = read_parquet(harness.store, baseline_key("acme", "vip_to_braze"))
+    baseline = read_parquet(harness.store, layout.baseline("acme", "vip_to_braze"))
     assert baseline.filter(pl.col("as_of") == DAY2).is_empty()  # nothing Braze did not acknowledge
 
     sandbox.admin.clear_faults()

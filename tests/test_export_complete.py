@@ -11,7 +11,7 @@ import pytest
 from conftest import SandboxHandle
 from import_harness import ImportHarness, step
 
-from assets.run import run_day
+from assets.app.run import run_day
 from pipeline import layout
 
 DAY = "2026-11-01"

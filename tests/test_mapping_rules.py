@@ -425,6 +425,10 @@ def test_notify_emails_and_when(tmp_path: Path) -> None:
         "failure, every_run)",
     ]
     assert errors(tmp_path, BASE + "notify: {emails: [data@example.com], on: every_run}\n") == []
+    long_label = "ops@" + "a" * 64 + ".com"  # a DNS label holds at most 63 characters (email-validator)
+    assert errors(tmp_path, BASE + f"notify: {{emails: [{long_label}]}}\n") == [
+        f"10:19: {long_label!r} is not a valid e-mail address; write name@example.com, without spaces"
+    ]
     assert errors(tmp_path, BASE + "notify: {emails: []}\n") == [
         "10:18: notify.emails: list should have at least 1 item after validation, not 0; "
         "add at least one item"

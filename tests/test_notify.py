@@ -278,6 +278,15 @@ def test_compose_a_success_and_a_failure() -> None:
     )
 
 
+def test_the_mail_counts_echoes_apart_from_changes() -> None:
+    counts = {"added": 0, "seen": 706_163, "changed": 20_000, "echoes": 686_163, "removed": 0}
+    text = notify.compose(record(goal_counts={"demo/loyal_users": counts})).get_content()
+    assert (
+        "  demo/loyal_users: added 0, 706,163 seen, 20,000 changed, 686,163 echoes of our own pushes, removed 0\n"
+        in text
+    )
+
+
 def self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1, made on the spot."""
     x509 = pytest.importorskip("cryptography.x509")

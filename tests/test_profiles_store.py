@@ -27,8 +27,11 @@ from pipeline.storage import ObjectStore, open_store
 from pipeline.storage.local import LocalStore
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
-FRAMES = ("profiles", "identifiers", "sum_basis", "merges", "quarantine")
-FILES = ("profiles.parquet", "identifiers.parquet", "sum_basis.parquet", "merges.parquet", "quarantine.jsonl")
+FRAMES = ("profiles", "identifiers", "sum_basis", "merges", "quarantine", "provenance")
+FILES = (
+    "profiles.parquet", "identifiers.parquet", "sum_basis.parquet", "merges.parquet", "provenance.parquet",
+    "quarantine.jsonl",
+)  # fmt: skip
 RULES = GoalRules(
     "acme/vip",
     [IdentifierRule("external_id", "external_id"), IdentifierRule("email", "email")],

@@ -10,24 +10,21 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from pipeline import layout
 from pipeline.braze.rules import MAX_BODY_BYTES
 from pipeline.push import (
     BASELINE_SCHEMA,
     CHANGES_SCHEMA,
     PushError,
     PushInputError,
-    baseline_key,
     baseline_version,
     canonical,
-    dead_letter_key,
-    journal_folder,
     push_changes,
     read_baseline,
     read_dead_letters,
     read_journal,
-    summary_key,
 )
-from pipeline.push.frames import JOURNAL_SCHEMA, legacy_baseline_key
+from pipeline.push.frames import JOURNAL_SCHEMA
 from pipeline.push.objects import body_size, payload_points, user_objects
 from pipeline.sandbox.track import FAULT_REJECTION
 from pipeline.storage import open_store
@@ -131,9 +128,9 @@ def test_one_object_per_user_with_exactly_its_changes_in_batches_of_75(sandbox, 
     assert (report.users_accepted, report.attributes_accepted, report.users_rejected) == (160, changes.height, 0)
     assert (report.batches, report.requests, report.rate_limited, report.retries) == (3, 3, 0, 0)
     assert report.baseline_rows == changes.filter(pl.col("value").is_not_null()).height
-    assert json.loads(store.read_bytes(summary_key(C, G, D1)))["users_accepted"] == 160
-    assert store.exists(dead_letter_key(C, G, D1)) and read_dead_letters(store, C, G, D1) == []
-    assert dead_letter_key(C, G, D1) == f"connections/{C}/{G}/braze_push/{D1}/dead_letter.jsonl"
+    assert json.loads(store.read_bytes(layout.push_summary(C, G, D1)))["users_accepted"] == 160
+    assert store.exists(layout.push_dead_letter(C, G, D1)) and read_dead_letters(store, C, G, D1) == []
+    assert layout.push_dead_letter(C, G, D1) == f"connections/{C}/{G}/braze_push/{D1}/dead_letter.jsonl"
     assert "/160 users sent" in messages[1] and "done" in messages[-1]
 
 
@@ -255,13 +252,13 @@ def test_partial_error_faults_are_dead_lettered_and_sent_again_next_run(sandbox,
 def test_rerunning_a_completed_day_sends_nothing_and_rewrites_the_same_baseline(sandbox, local_store) -> None:
     changes = frame([(uid(i), "tier", "gold") for i in range(100)])
     push(sandbox, local_store, D1, changes)
-    first = local_store.read_bytes(baseline_key(C, G))
+    first = local_store.read_bytes(layout.baseline(C, G))
     since = sandbox.admin.last_seq()
 
     report = push(sandbox, local_store, D1, changes)
     assert sandbox.admin.requests(since) == []
     assert (report.already_acknowledged, report.users_to_send, report.requests, report.data_points) == (100, 0, 0, 0)
-    assert local_store.read_bytes(baseline_key(C, G)) == first
+    assert local_store.read_bytes(layout.baseline(C, G)) == first
 
 
 def test_a_restart_skips_only_rows_journaled_with_the_same_value(sandbox, local_store) -> None:
@@ -288,11 +285,11 @@ def test_a_failed_run_keeps_its_journal_and_the_retry_sends_only_the_rest(sandbo
         push(sandbox, store, D1, payload, max_in_flight=1, max_retries=1, progress=break_braze_after_three_batches)
     message = str(caught.value)
     assert "HTTP 503" in message and "rerunning this day sends only the rest" in message
-    assert store.uri(journal_folder(C, G, D1)) in message
+    assert store.uri(layout.push_journal_folder(C, G, D1)) in message
     first = [e for e in sandbox.admin.requests() if e["path"] == "/users/track"]
     accepted = [e for e in first if e["status"] == 201]
     assert 3 <= len(accepted) < 8
-    journal = [info.key for info in store.list(journal_folder(C, G, D1))]
+    journal = [info.key for info in store.list(layout.push_journal_folder(C, G, D1))]
     assert len(journal) == len(accepted)
     failed_batches = (len(first) - len(accepted)) // 2  # each tried twice (max_retries=1)
     assert failed_batches in (1, 2)  # the one that met the fault, and maybe the one queued behind it
@@ -301,7 +298,7 @@ def test_a_failed_run_keeps_its_journal_and_the_retry_sends_only_the_rest(sandbo
     # What Braze accepted is in the baseline at once, as of the day, so older days hold back against it.
     assert_frame_equal(held(store), as_baseline(payload.filter(pl.col("identity").is_in(delivered_ids(accepted)))))
     assert (
-        store.exists(dead_letter_key(C, G, D1)) and read_dead_letters(store, C, G, D1) == []
+        store.exists(layout.push_dead_letter(C, G, D1)) and read_dead_letters(store, C, G, D1) == []
     )  # failed whole: no letters
 
     sandbox.admin.clear_faults()
@@ -335,7 +332,7 @@ def test_an_old_days_push_after_a_later_days_holds_back_what_braze_holds_newer(s
         orient="row",
     )
     assert_frame_equal(read_baseline(store, C, G), expected)  # day 1's journal did not roll back day 2
-    assert json.loads(store.read_bytes(summary_key(C, G, D1)))["held_back"] == 1
+    assert json.loads(store.read_bytes(layout.push_summary(C, G, D1)))["held_back"] == 1
     assert baseline_version(store, C, G).startswith(f"{D1}/")  # u003 was added
     push(sandbox, store, D1, frame(rows))
     assert baseline_version(store, C, G).startswith(f"{D1}/")
@@ -349,8 +346,8 @@ def test_an_old_days_push_after_a_later_days_holds_back_what_braze_holds_newer(s
 
 def test_a_store_with_per_day_baselines_only_starts_from_the_latest_as_of_its_day(local_store) -> None:
     older = pl.DataFrame([(uid(1), "tier", '"bronze"')], schema=JOURNAL_SCHEMA, orient="row")
-    write_parquet(local_store, legacy_baseline_key(C, G, D1), older)
-    write_parquet(local_store, legacy_baseline_key(C, G, D2), older.with_columns(value=pl.lit('"gold"')))
+    write_parquet(local_store, layout.legacy_baseline(C, G, D1), older)
+    write_parquet(local_store, layout.legacy_baseline(C, G, D2), older.with_columns(value=pl.lit('"gold"')))
     expected = pl.DataFrame([(uid(1), "tier", '"gold"', D2)], schema=BASELINE_SCHEMA, orient="row")
     assert_frame_equal(read_baseline(local_store, C, G), expected)
     assert baseline_version(local_store, C, G) == f"legacy {D2}"
@@ -417,7 +414,7 @@ def test_a_batch_answered_on_its_resend_counts_the_data_points_maybe_spent_twice
     assert report.data_points_maybe_twice == 75  # the first batch went out twice
     assert report.data_points == 100
     assert sandbox.admin.datapoints()["total"] == report.data_points + report.data_points_maybe_twice
-    summary = json.loads(local_store.read_bytes(summary_key(C, G, D1)))
+    summary = json.loads(local_store.read_bytes(layout.push_summary(C, G, D1)))
     assert (summary["timeouts"], summary["resends_after_timeout"], summary["data_points_maybe_twice"]) == (1, 1, 75)
     assert_frame_equal(held(local_store), as_baseline(payload))
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from pipeline import layout
 from pipeline.push import CHANGES_SCHEMA, PushError, canonical, push_changes
-from pipeline.push.frames import push_folder
 from pipeline.storage import open_store
 
 
 def test_the_push_error_is_reported_not_the_dead_letter_write_after_it(sandbox, tmp_path) -> None:
     store = open_store(str(tmp_path / "store"))
-    blocked = tmp_path / "store" / push_folder("acme", "vip", "2026-03-01").rstrip("/")
+    blocked = tmp_path / "store" / layout.push_folder("acme", "vip", "2026-03-01").rstrip("/")
     blocked.parent.mkdir(parents=True)
     blocked.write_text("a file where the day's push folder goes: journal and dead letters both fail\n")
     changes = pl.DataFrame(

@@ -17,7 +17,8 @@ import requests
 from polars.testing import assert_frame_equal
 from push_worker import CONNECTION, DAY, GOAL, changes
 
-from pipeline.push import journal_folder, read_baseline
+from pipeline import layout
+from pipeline.push import read_baseline
 from pipeline.storage import open_store
 
 WORKER = Path(__file__).with_name("push_worker.py")
@@ -60,7 +61,7 @@ def test_a_killed_push_resumes_without_resending_what_it_journaled(sandbox, tmp_
         frozenset(pl.read_parquet(io.BytesIO(store.read_bytes(info.key)))["identity"].map_elements(
             lambda identity: json.loads(identity)["external_id"], return_dtype=pl.String
         ))
-        for info in store.list(journal_folder(CONNECTION, GOAL, DAY))
+        for info in store.list(layout.push_journal_folder(CONNECTION, GOAL, DAY))
     ]  # fmt: skip
     # Every batch answered before the kill is journaled, but for those still being journaled.
     assert KILL_AFTER - IN_FLIGHT <= len(journal) < 32

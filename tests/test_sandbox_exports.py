@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipeline.braze.errors import BrazeRateLimitError, BrazeValidationError
+from pipeline.braze.errors import BrazeExportRunning, BrazeValidationError
 
 FIELDS = ["external_id", "email", "created_at", "custom_attributes", "user_aliases", "random_bucket"]
 
@@ -162,8 +162,9 @@ def test_a_second_export_of_a_running_segment_is_429(sandbox) -> None:
     sandbox.admin.set_faults(export_delay_s=1.5)
     with sandbox.client(max_retries=0) as client:
         first = client.export_segment(segment, ["external_id"])
-        with pytest.raises(BrazeRateLimitError, match="already running"):
-            client.export_segment(segment, ["external_id"])
+        with pytest.raises(BrazeExportRunning, match="already running") as refused:
+            client.export_segment(segment, ["external_id"])  # a 429, told apart from a rate limit
+        assert refused.value.status == 429
         client.export_segment(other, ["external_id"])  # another segment may export meanwhile
         assert sandbox.admin.wait_for_export(first)["status"] == "completed"
         assert client.export_segment(segment, ["external_id"]) != first  # and once done, it may again

@@ -63,6 +63,9 @@ def test_phone_normalisation_and_validity() -> None:
     assert not rules.is_valid_phone("+0123456789")
     assert not rules.is_valid_phone("+1234567890123456")  # 16 digits: longer than E.164 allows
     assert not rules.is_valid_phone("call me")
+    assert rules.is_valid_phone("+33 6 12 34 56 78") and rules.is_valid_phone("+44 20 7946 0958")
+    assert not rules.is_valid_phone("+33 1234 5678")  # French numbers have 9 digits after +33 (libphonenumber)
+    assert not rules.is_valid_phone("+1 555 0123")  # a 7-digit US number is dialable only locally
 
 
 def test_identifier_limits() -> None:

@@ -164,7 +164,7 @@ def test_a_dagster_run_with_such_a_key_fails_without_showing_it(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As the daemon runs a schedule: straight into Dagster, without the CLI's checks first."""
-    from assets.run import dagster_instance, run_day
+    from assets.app.run import dagster_instance, run_day
     from pipeline.mapping import load_connection_file
     from pipeline.runs import list_runs
 

@@ -22,6 +22,7 @@ from pipeline.braze.errors import (
     BrazeAuthError,
     BrazeConnectionError,
     BrazeError,
+    BrazeExportRunning,
     BrazeNotFoundError,
     BrazePermissionError,
     BrazeRateLimitError,
@@ -30,6 +31,7 @@ from pipeline.braze.errors import (
 )
 from pipeline.braze.keys import KEY_FIX, key_problem
 from pipeline.braze.pacing import RateLimitPacer
+from pipeline.braze.track import TrackResult, track
 
 API_KEY_ENV = "BRAZE_API_KEY"
 _USER_AGENT = "profilesync/0.1 (+https://github.com/profilesync/profilesync)"
@@ -90,26 +92,6 @@ class Reply:
 
     data: dict[str, Any]
     lost_answers: int = 0
-
-
-@dataclass(frozen=True)
-class RejectedRecord:
-    """One object Braze refused, mapped back to what was sent."""
-
-    input_array: str
-    index: int
-    record: dict[str, Any]
-    reason: str
-
-
-@dataclass(frozen=True)
-class TrackResult:
-    attributes_processed: int
-    events_processed: int
-    purchases_processed: int
-    rejected: list[RejectedRecord]
-    response: dict[str, Any]
-    lost_answers: int = 0  # times the body went out unanswered before this answer: Braze may have applied it
 
 
 class BrazeClient:
@@ -227,6 +209,8 @@ class BrazeClient:
                 continue
             hold = self._pacer.record(endpoint, response.status_code, response.headers)
             if response.status_code == 429:
+                if hold is None and _export_running(endpoint, response):
+                    raise BrazeExportRunning(endpoint, _json(response).get("message", ""), status=429)
                 self.stats.add(rate_limited=1)
                 if last:
                     raise _error(endpoint, response)
@@ -286,8 +270,6 @@ class BrazeClient:
         purchases: list[dict[str, Any]] | tuple[()] = (),
     ) -> TrackResult:
         """`/users/track`, with Braze's per-object errors mapped back to the records sent."""
-        from pipeline.braze.track import track
-
         return track(self, list(attributes), list(events), list(purchases))
 
     def export_segment(
@@ -299,7 +281,11 @@ class BrazeClient:
         callback_endpoint: str | None = None,
         output_format: str = "gzip",
     ) -> str:
-        """Ask Braze to write a segment to the export bucket; returns the `object_prefix`."""
+        """Ask Braze to write a segment to the export bucket; returns the `object_prefix`.
+
+        A lost answer is not resent: Braze may have started the export, and a second request
+        would meet it (`BrazeExportRunning`). The caller cancels or waits (`export_start.py`).
+        """
         body: dict[str, Any] = {
             "segment_id": segment_id,
             "fields_to_export": list(fields_to_export),
@@ -309,11 +295,15 @@ class BrazeClient:
             body["custom_attributes_to_export"] = list(custom_attributes_to_export)
         if callback_endpoint:
             body["callback_endpoint"] = callback_endpoint
-        answer = self.post("/users/export/segment", body)
+        answer = self.exchange("POST", "/users/export/segment", body=body, resends_after_lost_answer=0).data
         prefix = answer.get("object_prefix")
         if not prefix:
             raise BrazeError("/users/export/segment", f"answer carries no object_prefix: {answer}")
         return str(prefix)
+
+    def cancel_segment_export(self, segment_id: str) -> dict[str, Any]:
+        """`/export/segment/cancel`: stop every running export of the segment (harmless when none runs)."""
+        return self.post("/export/segment/cancel", {"segment_id": segment_id})
 
     def export_ids(
         self,
@@ -380,6 +370,18 @@ def _never_sent(exc: requests.RequestException) -> bool:
 def _answer_lost(endpoint: str, exc: requests.RequestException, sent: int, timeout: float) -> BrazeAnswerLost:
     timed_out = isinstance(exc, requests.Timeout)
     return BrazeAnswerLost(endpoint, sent=sent, timeout_s=timeout if timed_out else None, cause=type(exc).__name__)
+
+
+def _export_running(endpoint: str, response: requests.Response) -> bool:
+    """A 429 that refuses a second export of a running segment, not a rate limit.
+
+    The caller has already found the rate-limit window open (no Retry-After, requests
+    remaining); Braze's message then says the segment's export is already running. The cap on
+    concurrent exports ("100 segment exports are already running") is not this: it clears as
+    other exports end, so it stays with the retried 429s.
+    """
+    message = str(_json(response).get("message") or "").lower()
+    return endpoint == "/users/export/segment" and "already running" in message and "exports are" not in message
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

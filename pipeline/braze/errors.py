@@ -12,6 +12,7 @@ from typing import Any
 PERMISSION_BY_ENDPOINT = {
     "/users/track": "users.track",
     "/users/export/segment": "users.export.segment",
+    "/export/segment/cancel": "segments.list",
     "/users/export/ids": "users.export.ids",
     "/segments/list": "segments.list",
     "/segments/details": "segments.details",
@@ -75,6 +76,19 @@ class BrazePermissionError(BrazeError):
 
 class BrazeRateLimitError(BrazeError):
     fix = "the rate limit stayed exhausted through every retry; lower the request rate or ask Braze to raise the limit"
+
+
+class BrazeExportRunning(BrazeError):
+    """Braze refused a segment export because an export of the same segment still runs.
+
+    Braze answers it with a 429 like a rate limit, but waiting out a window does not help and
+    neither does a higher limit: the running export has to end or be cancelled.
+    """
+
+    fix = (
+        "an export of this segment is still running (an earlier run that was stopped, or someone else's); "
+        "wait for it to end, or cancel it with POST /export/segment/cancel"
+    )
 
 
 class BrazeValidationError(BrazeError):

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import phonenumbers
+
 MAX_TRACK_OBJECTS = 75  # per request in total (current rule), or per array (legacy rule)
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_STRING_CHARS = 255
@@ -128,16 +130,18 @@ def normalize_phone(value: str) -> str:
 
 
 def is_valid_phone(value: Any) -> bool:
-    """E.164 after normalising (`+`, 8–15 digits, no leading 0), or a 10-digit US number (an
-    11-digit one starting with 1). Braze uses libphonenumber; this length check is its strict core."""
+    """A number libphonenumber (as Braze uses) finds possible: E.164 with its country code, or
+    without `+` a US number (reference section 9: 10 digits without `+` are US)."""
     if not isinstance(value, str) or not value.strip():
         return False
     if re.search(r"[A-Za-z]", value):
+        return False  # libphonenumber would read letters as a keypad (1-800-FLOWERS); Braze refuses them
+    try:
+        number = phonenumbers.parse(value, None if value.strip().startswith("+") else "US")
+    except phonenumbers.NumberParseException:
         return False
-    phone = normalize_phone(value)
-    if phone.startswith("+"):
-        return 8 <= len(phone) - 1 <= 15 and phone[1] != "0"
-    return len(phone) == 10 or (len(phone) == 11 and phone.startswith("1"))
+    # IS_POSSIBLE only: a number dialable just inside its own area (IS_POSSIBLE_LOCAL_ONLY) names nobody
+    return phonenumbers.is_possible_number_with_reason(number) == phonenumbers.ValidationResult.IS_POSSIBLE
 
 
 # -- identifiers (sections 3.2, 3.4, 9) --------------------------------------------------------

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.braze.errors import BrazeValidationError
 
 if TYPE_CHECKING:
-    from pipeline.braze.client import BrazeClient, TrackResult
+    from pipeline.braze.client import BrazeClient  # only for the annotation: the client calls track()
 
 ENDPOINT = "/users/track"
 # Without these, one object is a plain set of values and sending it twice changes nothing.
 _NON_IDEMPOTENT_OPS = frozenset({"inc", "add", "remove", "$add", "$remove", "$update"})
 # A body whose answer was lost may have been applied, and every resend is billed again: resend once.
 RESENDS_AFTER_LOST_ANSWER = 1
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """One object Braze refused, mapped back to what was sent."""
+
+    input_array: str
+    index: int
+    record: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    attributes_processed: int
+    events_processed: int
+    purchases_processed: int
+    rejected: list[RejectedRecord]
+    response: dict[str, Any]
+    lost_answers: int = 0  # times the body went out unanswered before this answer: Braze may have applied it
 
 
 def is_replay_safe(attributes: list[dict[str, Any]], events: list[Any], purchases: list[Any]) -> bool:
@@ -30,8 +51,6 @@ def is_replay_safe(attributes: list[dict[str, Any]], events: list[Any], purchase
 def track(
     client: BrazeClient, attributes: list[dict[str, Any]], events: list[Any], purchases: list[Any]
 ) -> TrackResult:
-    from pipeline.braze.client import RejectedRecord, TrackResult
-
     sent = {"attributes": attributes, "events": events, "purchases": purchases}
     body = {name: objects for name, objects in sent.items() if objects}
     if not body:

@@ -24,21 +24,17 @@ from pipeline.storage.parquet import parquet_source, read_parquet, write_parquet
 Progress = Callable[[str], None]
 
 
-def _key(connection: Connection, goal: ExportGoal, step: str, day: str, filename: str) -> str:
-    return layout.step_file(connection.name, goal.name, step, day, filename)
-
-
 def run_segment_members(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
     snapshot = read_snapshot(store, day)
     if snapshot is None:
         raise ObjectNotFound(f"{store.root} has no profile snapshot for {day}; materialize the profiles first")
     current = members(snapshot, connection, goal)
-    key = _key(connection, goal, "segment_members", day, "members.parquet")
+    key = layout.segment_members(connection.name, goal.name, day)
     write_parquet(store, key, current)
-    previous_day = layout.latest_day_before(store, layout.step_folder(connection.name, goal.name, "segment_members"),
-                                            "members.parquet", day)  # fmt: skip
+    folder = layout.step_folder(connection.name, goal.name, "segment_members")
+    previous_day = layout.latest_day_before(store, folder, layout.MEMBERS_FILE, day)
     before = (
-        read_parquet(store, _key(connection, goal, "segment_members", previous_day, "members.parquet"))["profile_id"]
+        read_parquet(store, layout.segment_members(connection.name, goal.name, previous_day))["profile_id"]
         if previous_day
         else pl.Series("profile_id", [], pl.String)
     )
@@ -61,15 +57,15 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
     snapshot = read_snapshot(store, day)
     if snapshot is None:
         raise ObjectNotFound(f"{store.root} has no profile snapshot for {day}; materialize the profiles first")
-    current = read_parquet(store, _key(connection, goal, "segment_members", day, "members.parquet"))
+    current = read_parquet(store, layout.segment_members(connection.name, goal.name, day))
     interactions = read_interactions(store, day) if uses_interactions(goal) else None
     payload = build_payload(snapshot, connection, goal, current, interactions, _previous(store, connection, goal, day))
-    dead_key = _key(connection, goal, "export_payload", day, "dead_letter.jsonl")
+    dead_key = layout.export_dead_letter(connection.name, goal.name, day)
     store.write_bytes(dead_key, "".join(json.dumps(d, default=str) + "\n" for d in payload.dead_letters).encode())
-    key = _key(connection, goal, "export_payload", day, "payload.parquet")
+    key = layout.export_payload(connection.name, goal.name, day)
     write_parquet(store, key, payload.rows)
-    write_parquet(store, _key(connection, goal, "export_payload", day, VALUES), payload.values,
-                  metadata={FINGERPRINT: payload.fingerprint})  # fmt: skip
+    values_key = layout.export_values(connection.name, goal.name, day)
+    write_parquet(store, values_key, payload.values, metadata={FINGERPRINT: payload.fingerprint})
     return {
         "members": current.height,
         "members_rebuilt": payload.rebuilt,
@@ -82,17 +78,16 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
     }
 
 
-VALUES = "values.parquet"  # each member's value texts, which the next day reuses where nothing changed
 FINGERPRINT = "profilesync.values_fingerprint"
 
 
 def _previous(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> Previous | None:
     """The latest earlier day's values, to rebuild only what changed since; None when there is none."""
     folder = layout.step_folder(connection.name, goal.name, "export_payload")
-    before = layout.latest_day_before(store, folder, VALUES, day)
+    before = layout.latest_day_before(store, folder, layout.VALUES_FILE, day)
     if before is None:
         return None
-    key = _key(connection, goal, "export_payload", before, VALUES)
+    key = layout.export_values(connection.name, goal.name, before)
     fingerprint = pl.read_parquet_metadata(parquet_source(store, key)).get(FINGERPRINT, "")
     return Previous(before, read_parquet(store, key), fingerprint)
 
@@ -103,7 +98,7 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
     `basis.json` records which baseline that was (so the push can tell when a newer one makes
     the diff stale) and how many values were held back; `held_back.parquet` lists them.
     """
-    payload = read_parquet(store, _key(connection, goal, "export_payload", day, "payload.parquet"))
+    payload = read_parquet(store, layout.export_payload(connection.name, goal.name, day))
     version = baseline_version(store, connection.name, goal.name)
     baseline = read_baseline(store, connection.name, goal.name)
     attributes = sorted({f.braze for f in goal.fields})
@@ -111,11 +106,11 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
     payload, baseline = narrow(payload, baseline, attributes)  # once for both diffs below
     diff = diff_payload(payload, baseline, attributes=attributes, day=day, delta=goal.delta, on_leave=goal.on_leave)
     changes = diff.changes
-    write_parquet(store, _key(connection, goal, "export_changes", day, "held_back.parquet"), diff.held_back)
-    key = _key(connection, goal, "export_changes", day, "changes.parquet")
+    write_parquet(store, layout.export_held_back(connection.name, goal.name, day), diff.held_back)
+    key = layout.export_changes(connection.name, goal.name, day)
     write_parquet(store, key, changes)
     basis = {"baseline_version": version, "held_back": diff.held_back.height}
-    store.write_bytes(_key(connection, goal, "export_changes", day, "basis.json"), json.dumps(basis).encode())
+    store.write_bytes(layout.export_basis(connection.name, goal.name, day), json.dumps(basis).encode())
     full = diff_payload(payload, baseline, attributes=attributes, day=day, delta="profiles", on_leave=goal.on_leave)
     users = changes["identity"].n_unique()
     return {
@@ -140,11 +135,11 @@ def run_push(
     day: str,
     progress: Progress = lambda message: None,
 ) -> PushReport:
-    basis = json.loads(store.read_bytes(_key(connection, goal, "export_changes", day, "basis.json")))
+    basis = json.loads(store.read_bytes(layout.export_basis(connection.name, goal.name, day)))
     if basis.get("baseline_version") != baseline_version(store, connection.name, goal.name) or "held_back" not in basis:
         progress("a newer baseline exists than the changes were computed from; recomputing them")
         basis = {"held_back": run_export_changes(store, connection, goal, day)["held_back"]}
-    changes = read_parquet(store, _key(connection, goal, "export_changes", day, "changes.parquet"))
+    changes = read_parquet(store, layout.export_changes(connection.name, goal.name, day))
     return push_changes(
         client,
         store,

@@ -42,6 +42,12 @@ STANDARD_IMPORT_FIELDS: dict[str, str] = {
 
 CUSTOM_ATTRIBUTE_PREFIX = "custom_attributes."
 
+
+def import_column(attribute: str) -> str:
+    """The import field an exported attribute comes back in: a standard field by its name, a
+    custom attribute `x` as `custom_attributes.x`."""
+    return attribute if attribute in STANDARD_IMPORT_FIELDS else CUSTOM_ATTRIBUTE_PREFIX + attribute
+
 # Identifiers an import goal can match on; user aliases are written `user_alias:<label>`.
 IMPORT_IDENTIFIERS: tuple[str, ...] = ("external_id", "braze_id", "email", "phone")
 

@@ -49,6 +49,12 @@ class FieldMapping(Strict):
     )
     profile: PropertyName = Field(description="Profile property to write; each at most once per goal.")
     strategy: Strategy = Field(default="set", description=_STRATEGY_DOC)
+    echo: Literal["accept"] | None = Field(
+        default=None,
+        description="accept: this field reads an attribute an export goal of the same store writes, "
+        "with sum or add, on purpose. Echoes of our own pushes are still not imported; without it "
+        "validate refuses such a feedback loop.",
+    )
 
 
 class RemainingFields(Strict):

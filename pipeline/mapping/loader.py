@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.mapping import env, export_rules, pydantic_errors, rules, segment_expressions
+from pipeline.mapping import echo_rules, env, export_rules, pydantic_errors, rules, segment_expressions
 from pipeline.mapping.errors import MappingError, MappingsFolderMissing, MappingsInvalid
 from pipeline.mapping.model import Connection
 from pipeline.mapping.store_properties import KnownProperties, known_properties
@@ -34,10 +34,11 @@ def read_file(path: Path, environ: Mapping[str, str] | None = None) -> Document:
     return doc
 
 
-def check_document(doc: Document, known: KnownProperties) -> Connection | None:
+def check_document(doc: Document, known: KnownProperties, store: Iterable[Document] = ()) -> Connection | None:
     """The document's connection (None when it has any error), recording every error on `doc`.
 
-    `known`: the properties the profiles of its store can hold (`store_properties.py`)."""
+    `known`: the properties the profiles of its store can hold (`store_properties.py`); `store`:
+    the other documents beside it, for the feedback loops of `echo_rules.check_loops`."""
     if doc.data is None:
         return None
     segments = segment_expressions.check_syntax(doc)  # first: it knows the character of each error
@@ -48,6 +49,7 @@ def check_document(doc: Document, known: KnownProperties) -> Connection | None:
         pydantic_errors.record(doc, exc, Connection)
     rules.check_document(doc)
     export_rules.check_document(doc, segments, known)
+    echo_rules.check_loops(doc, store)
     if doc.errors or connection is None:
         return None
     connection._source = doc.path
@@ -62,7 +64,7 @@ def check_file(path: Path, environ: Mapping[str, str] | None = None) -> tuple[Co
     path = Path(path)
     doc = read_file(path, environ)
     others = [read_file(p, environ) for p in _siblings(path)]
-    return check_document(doc, known_properties(doc, others)), doc
+    return check_document(doc, known_properties(doc, others), others), doc
 
 
 def _siblings(path: Path) -> list[Path]:
@@ -106,7 +108,7 @@ def check_folder(folder: Path | None = None) -> tuple[list[Connection], list[Map
         docs.append(read_file(path))
     for doc in docs:
         path = doc.path
-        connection = check_document(doc, known_properties(doc, docs))
+        connection = check_document(doc, known_properties(doc, docs), docs)
         errors += doc.errors
         name = doc.data.get("connection") if isinstance(doc.data, dict) else None
         if not isinstance(name, str):

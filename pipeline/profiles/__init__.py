@@ -29,9 +29,10 @@ Snapshot layout, under `profiles/<day>/`
   `goal`, `braze_id`, `property`, `value` (as text), `reason`.
 - `manifest.json`, deleted first and written last: keys, row counts and sizes of the files,
   property types, and the day's report. A day without a manifest does not exist for readers.
+- `provenance.parquet`: `profile_id`, `property`, `goal` (`connection/goal`), `day` Date, sorted
+  by the first two: the goal and day that last changed each property's value (a merged profile's
+  origins move to the survivor, whose own win). A snapshot from before it has none.
 Same inputs give byte-identical files. Columns starting with `_` are reserved for the store.
-Per-property provenance (source goal and time, for echo suppression) will be a sibling long
-file (`profile_id`, `property`, `goal`, `source_time`), so property columns stay plain values.
 
 Identity and merging
 --------------------

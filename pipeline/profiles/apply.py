@@ -12,7 +12,20 @@ from datetime import date
 
 import polars as pl
 
-from pipeline.profiles.fields import CHANGE, CHANGED_FIELDS, KEY, REC, Write, check_changes, record_keys, writes
+from pipeline.profiles.fields import (
+    ACTIVE,
+    CHANGE,
+    CHANGED_FIELDS,
+    ECHO_FIELDS,
+    KEY,
+    PUSHED_DTYPE,
+    PUSHED_VALUES,
+    REC,
+    Write,
+    check_changes,
+    record_keys,
+    writes,
+)
 from pipeline.profiles.identity import Resolution, resolve
 from pipeline.profiles.merge import merge_profiles
 from pipeline.profiles.report import GoalReport, goal_report
@@ -23,14 +36,16 @@ from pipeline.profiles.snapshot import (
     MERGES_ORDER,
     MERGES_SCHEMA,
     PROFILE_ID,
+    PROVENANCE_ORDER,
+    PROVENANCE_SCHEMA,
     QUARANTINE_ORDER,
     UPDATED,
     Snapshot,
     as_date,
     canonical_profiles,
 )
-from pipeline.profiles.strategies import apply_writes, contribute, fold_records
-from pipeline.profiles.sums import replace_basis, sum_input
+from pipeline.profiles.strategies import apply_writes, contribute, fold_records, set_by
+from pipeline.profiles.sums import echo_basis, replace_basis, sum_input
 
 
 def next_identifiers(identifiers: pl.DataFrame, found: Resolution) -> pl.DataFrame:
@@ -46,6 +61,29 @@ def next_identifiers(identifiers: pl.DataFrame, found: Resolution) -> pl.DataFra
     return pl.concat([moved, found.new_identifiers.drop("new")]).sort(IDENTIFIER_ORDER)
 
 
+def next_provenance(
+    provenance: pl.DataFrame, merge_map: pl.DataFrame, set_rows: list[pl.DataFrame], goal: str, day: date
+) -> pl.DataFrame:
+    """Where each property's value came from, after `goal` set `set_rows` (profile_id, property) on `day`.
+
+    A merged profile's origins move to its survivor, where the survivor's own origin of the same
+    property wins (as its value does, `merge.py`); a goal that did not change a value leaves its origin.
+    """
+    if not merge_map.is_empty():
+        moved = provenance.join(merge_map.select(PROFILE_ID, "survivor_id"), on=PROFILE_ID, how="left")
+        provenance = (
+            moved.sort(pl.col("survivor_id").is_not_null(), *PROVENANCE_ORDER)
+            .with_columns(pl.coalesce("survivor_id", PROFILE_ID).alias(PROFILE_ID))
+            .unique(PROVENANCE_ORDER, keep="first")
+            .select(PROVENANCE_SCHEMA.names())
+        )
+    if not set_rows:
+        return provenance.sort(PROVENANCE_ORDER)
+    new = pl.concat(set_rows).select(PROFILE_ID, "property", pl.lit(goal).alias("goal"), pl.lit(day).alias("day"))
+    new = new.unique(PROVENANCE_ORDER, keep="last").cast(PROVENANCE_SCHEMA)
+    return pl.concat([provenance.join(new, on=PROVENANCE_ORDER, how="anti"), new]).sort(PROVENANCE_ORDER)
+
+
 def contributions(
     records: pl.DataFrame, rule_writes: list[Write], schema: pl.Schema, basis: pl.DataFrame, goal: str
 ) -> tuple[pl.DataFrame, list[pl.DataFrame], list[pl.DataFrame]]:
@@ -55,7 +93,8 @@ def contributions(
         changed = pl.col(CHANGED_FIELDS).list.contains(write.source.column).fill_null(False)
         expr, dtype = write.source.value, write.source.dtype
         if write.strategy == "sum":
-            added = pl.col(CHANGE) == "added"
+            # an added user whose field is our own push coming back is not "back empty"
+            added = (pl.col(CHANGE) == "added") & ~pl.col(ECHO_FIELDS).list.contains(write.source.column)
             part = sum_input(records, changed, added, write, schema.get(write.property), goal, basis)
             bases.append(part.basis)
             quarantine.append(part.quarantine)
@@ -76,8 +115,16 @@ def apply_goal(
     """
     day = as_date(day)
     check_changes(changes, rules.name)
-    changes = changes.with_columns(pl.col(KEY).cast(pl.String), pl.col(CHANGED_FIELDS).cast(pl.List(pl.String)))
-    active = changes.filter(pl.col(CHANGE) != "removed").with_row_index(REC)
+    if ECHO_FIELDS not in changes.columns:  # a changes file from before echoes were told apart
+        changes = changes.with_columns(pl.lit([], pl.List(pl.String)).alias(ECHO_FIELDS))
+    if PUSHED_VALUES not in changes.columns:
+        changes = changes.with_columns(pl.lit([], PUSHED_DTYPE).alias(PUSHED_VALUES))
+    changes = changes.with_columns(
+        pl.col(KEY).cast(pl.String),
+        pl.col(CHANGED_FIELDS).cast(pl.List(pl.String)),
+        pl.col(ECHO_FIELDS).cast(pl.List(pl.String)),
+    )
+    active = changes.filter(pl.col(CHANGE).is_in(ACTIVE)).with_row_index(REC)
     keys = record_keys(active, rules)
     found = resolve(
         keys,
@@ -101,7 +148,13 @@ def apply_goal(
 
     records = active[found.targets[REC]].with_columns(found.targets[PROFILE_ID])
     work, bases, quarantine = contributions(records, rule_writes, profiles.schema, snapshot.sum_basis, rules.name)
+    bases += [echo_basis(changes, w, rules.name) for w in rule_writes if w.strategy == "sum"]
     profiles = apply_writes(profiles, fold_records(work, rule_writes), rule_writes)
+    flags = [(set_by(i), w.property) for i, w in enumerate(rule_writes) if set_by(i) in profiles.columns]
+    set_rows = [
+        profiles.filter(pl.col(column)).select(PROFILE_ID, pl.lit(prop).alias("property")) for column, prop in flags
+    ]
+    profiles = profiles.drop([column for column, _ in flags])
 
     gained = found.new_identifiers.filter(~pl.col("new"))[PROFILE_ID]
     extra = pl.concat([gained, found.merge_map["survivor_id"]]).unique()
@@ -118,5 +171,6 @@ def apply_goal(
         sum_basis=replace_basis(snapshot.sum_basis, bases),
         merges=pl.concat([snapshot.merges, merges]).sort(MERGES_ORDER),
         quarantine=pl.concat([snapshot.quarantine, *quarantine]).sort(QUARANTINE_ORDER),
+        provenance=next_provenance(snapshot.provenance, found.merge_map, set_rows, rules.name, day),
     )
     return after, goal_report(snapshot, after, rules, changes, found, updated)

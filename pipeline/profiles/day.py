@@ -12,7 +12,16 @@ from pipeline.profiles.report import DayReport, day_counts
 from pipeline.profiles.rules import GoalRules
 from pipeline.profiles.snapshot import Snapshot, as_date
 
-SUMMED = ("records_in", "added", "changed", "removed", "skipped_no_match", "skipped_no_identifier", "left_segment")
+SUMMED = (
+    "records_in",
+    "added",
+    "changed",
+    "echoes",
+    "removed",
+    "skipped_no_match",
+    "skipped_no_identifier",
+    "left_segment",
+)
 
 
 GoalInput = tuple[GoalRules, pl.DataFrame] | tuple[GoalRules, pl.DataFrame, Collection[str]]

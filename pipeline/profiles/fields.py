@@ -20,7 +20,11 @@ CUSTOM_PREFIX = "custom_attributes."
 KEY = "braze_id"
 CHANGE = "_change"
 CHANGED_FIELDS = "_changed_fields"
-CHANGES = ("added", "changed", "removed")
+ECHO_FIELDS = "_echo_fields"  # fields that only show profilesync's own push (pipeline.echoes)
+PUSHED_VALUES = "_pushed_values"  # (field, value) Braze held from our push just before a real change
+PUSHED_DTYPE = pl.List(pl.Struct({"field": pl.String, "value": pl.String}))
+CHANGES = ("added", "changed", "echo", "removed")
+ACTIVE = ("added", "changed")  # kinds of rows that can change a profile
 REC = "__rec"  # row number of a record among the goal's active (added or changed) records
 
 
@@ -91,12 +95,13 @@ def identifier_values(rules: GoalRules, schema: pl.Schema) -> list[tuple[str, pl
 
 
 def remaining_columns(rules: GoalRules, schema: pl.Schema) -> list[str]:
-    """Data columns no field rule reads and no identifier uses, in name order.
+    """Data columns no field rule reads, no identifier uses and no export goal writes, in name order.
 
     `braze_id` is the record key, not a data field: map it explicitly to keep it as a property.
     """
     used = {braze_value(schema, rule.braze).column for rule in rules.fields} | rules.identifier_columns() | {KEY}
-    return sorted(c for c in schema if not c.startswith("_") and c not in used)
+    ours = rules.remaining.leave_out if rules.remaining is not None else frozenset()
+    return sorted(c for c in schema if not c.startswith("_") and c not in used and c not in ours)
 
 
 def writes(rules: GoalRules, schema: pl.Schema, json_text: Collection[str] = ()) -> list[Write]:

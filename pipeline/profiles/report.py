@@ -29,6 +29,7 @@ class GoalReport:
     records_in: int = 0  # rows of the changes frame
     added: int = 0
     changed: int = 0
+    echoes: int = 0  # rows whose every difference was our own push coming back
     removed: int = 0
     profiles_created: int = 0
     profiles_updated: int = 0  # existing profiles whose properties or identifiers changed
@@ -57,6 +58,7 @@ class DayReport:
     records_in: int = 0  # the goals' counts below, summed
     added: int = 0
     changed: int = 0
+    echoes: int = 0
     removed: int = 0
     skipped_no_match: int = 0
     skipped_no_identifier: int = 0
@@ -93,6 +95,7 @@ def goal_report(
         records_in=changes.height,
         added=counts.get("added", 0),
         changed=counts.get("changed", 0),
+        echoes=counts.get("echo", 0),
         removed=counts.get("removed", 0),
         profiles_created=found.created.height,
         profiles_updated=updated,

@@ -70,6 +70,7 @@ class RemainingRule:
 
     prefix: str
     strategy: Strategy = "set"
+    leave_out: frozenset[str] = frozenset()  # columns an export goal of the store writes: ours, not Braze's
 
     def __post_init__(self) -> None:
         check_strategy(self.strategy, "remaining fields")

@@ -6,7 +6,7 @@ equal frames and, once written, equal bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -32,6 +32,10 @@ QUARANTINE_SCHEMA = pl.Schema(
     {"goal": pl.String, "braze_id": pl.String, "property": pl.String, "value": pl.String, "reason": pl.String}
 )
 
+# Per property, the goal (`connection/goal`) and day that last set its value: where it came from.
+PROVENANCE_SCHEMA = pl.Schema({PROFILE_ID: pl.String, "property": pl.String, "goal": pl.String, "day": pl.Date})
+PROVENANCE_ORDER = [PROFILE_ID, "property"]
+
 IDENTIFIER_ORDER = [PROFILE_ID, "kind", "value"]
 SUM_BASIS_ORDER = ["goal", "braze_id", "property"]
 MERGES_ORDER = ["goal", "merged_id"]
@@ -47,11 +51,17 @@ class Snapshot:
     sum_basis: pl.DataFrame
     merges: pl.DataFrame
     quarantine: pl.DataFrame
+    provenance: pl.DataFrame = field(default_factory=PROVENANCE_SCHEMA.to_frame)
 
     def next_day(self) -> Snapshot:
         """The state a new day starts from: merges and quarantine only ever describe one day."""
         return Snapshot(
-            self.profiles, self.identifiers, self.sum_basis, MERGES_SCHEMA.to_frame(), QUARANTINE_SCHEMA.to_frame()
+            self.profiles,
+            self.identifiers,
+            self.sum_basis,
+            MERGES_SCHEMA.to_frame(),
+            QUARANTINE_SCHEMA.to_frame(),
+            self.provenance,
         )
 
     def properties(self) -> list[str]:
@@ -94,10 +104,17 @@ def find_profile(snapshot: Snapshot, kind: str, value: str) -> dict[str, Any] | 
     for ident in snapshot.identifiers.filter(pl.col(PROFILE_ID) == profile_id).iter_rows(named=True):
         identifiers.setdefault(ident["kind"], []).append(ident["value"])
     properties = {k: v for k, v in row.items() if k not in PROFILES_SCHEMA and v is not None}
+    origins = snapshot.provenance.filter(pl.col(PROFILE_ID) == profile_id)
+    provenance = {
+        o["property"]: {"goal": o["goal"], "day": o["day"]}
+        for o in origins.iter_rows(named=True)
+        if o["property"] in properties
+    }
     return {
         PROFILE_ID: profile_id,
         "created": row[CREATED],
         "updated": row[UPDATED],
         "identifiers": identifiers,
         "properties": properties,
+        "provenance": provenance,
     }

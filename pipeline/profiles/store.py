@@ -15,47 +15,56 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.layout import PROFILES_FOLDER, latest_day_before, profiles_dir
+from pipeline.layout import (
+    PROFILE_FILES,
+    PROFILES_FOLDER,
+    PROFILES_MANIFEST,
+    PROFILES_QUARANTINE,
+    latest_day_before,
+    profiles_dir,
+)
 from pipeline.profiles.report import DayReport
 from pipeline.profiles.snapshot import QUARANTINE_SCHEMA, Snapshot, as_date, empty_snapshot
-from pipeline.storage import ObjectStore
+from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import read_parquet, write_parquet
 
-MANIFEST = "manifest.json"
 FORMAT = 1
-PARQUET_FILES = {
-    "profiles": "profiles.parquet",
-    "identifiers": "identifiers.parquet",
-    "sum_basis": "sum_basis.parquet",
-    "merges": "merges.parquet",
-}
-QUARANTINE_FILE = "quarantine.jsonl"
 
 
 def manifest_key(day: date | str) -> str:
-    return f"{profiles_dir(as_date(day).isoformat())}{MANIFEST}"
+    return f"{profiles_dir(as_date(day).isoformat())}{PROFILES_MANIFEST}"
 
 
-def write_snapshot(store: ObjectStore, day: date | str, snapshot: Snapshot, report: DayReport) -> dict[str, Any]:
-    """Publish the snapshot of `day` and return its manifest (files, row counts, property types, report)."""
+def write_snapshot(
+    store: ObjectStore,
+    day: date | str,
+    snapshot: Snapshot,
+    report: DayReport,
+    covers: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """Publish the snapshot of `day` and return its manifest (files, row counts, property types, report).
+
+    `covers` records, per goal, the staged days up to `day` the snapshot holds the changes of
+    (`pipeline.day_order` uses it to notice a snapshot that a later backfill made stale)."""
     folder = profiles_dir(as_date(day).isoformat())
-    store.delete(folder + MANIFEST)  # a rebuilt day is absent while its files change, never half old, half new
+    store.delete(folder + PROFILES_MANIFEST)  # a rebuilt day is absent while its files change, never half old, half new
     files: dict[str, dict[str, Any]] = {}
-    for name, filename in PARQUET_FILES.items():
+    for name, filename in PROFILE_FILES.items():
         frame: pl.DataFrame = getattr(snapshot, name)
         size = write_parquet(store, folder + filename, frame)
         files[name] = {"key": folder + filename, "rows": frame.height, "bytes": size}
     lines = snapshot.quarantine.write_ndjson().encode()
-    store.write_bytes(folder + QUARANTINE_FILE, lines)
-    files["quarantine"] = {"key": folder + QUARANTINE_FILE, "rows": snapshot.quarantine.height, "bytes": len(lines)}
+    store.write_bytes(folder + PROFILES_QUARANTINE, lines)
+    files["quarantine"] = {"key": folder + PROFILES_QUARANTINE, "rows": snapshot.quarantine.height, "bytes": len(lines)}
     manifest = {
         "format": FORMAT,
         "day": as_date(day).isoformat(),
         "files": files,
         "properties": {name: str(dtype) for name, dtype in snapshot.profiles.schema.items()},
         "report": report.as_dict(),
+        "covers": dict(sorted((covers or {}).items())),
     }
-    store.write_bytes(folder + MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    store.write_bytes(folder + PROFILES_MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
 
 
@@ -65,7 +74,10 @@ def read_snapshot(store: ObjectStore, day: date | str) -> Snapshot | None:
     if not store.exists(key):
         return None
     manifest = json.loads(store.read_bytes(key))
-    frames = {name: read_parquet(store, manifest["files"][name]["key"]) for name in PARQUET_FILES}
+    # A snapshot from before provenance was kept has none: its values' origins are unknown.
+    frames = {
+        name: read_parquet(store, manifest["files"][name]["key"]) for name in PROFILE_FILES if name in manifest["files"]
+    }
     lines = store.read_bytes(manifest["files"]["quarantine"]["key"])
     if lines.strip():
         quarantine = pl.read_ndjson(io.BytesIO(lines), schema=QUARANTINE_SCHEMA)
@@ -78,9 +90,18 @@ def read_snapshot(store: ObjectStore, day: date | str) -> Snapshot | None:
     return snapshot
 
 
+def snapshot_covers(store: ObjectStore, day: date | str) -> dict[str, list[str]]:
+    """Per goal, the staged days the snapshot of `day` holds; empty when none are recorded."""
+    try:
+        manifest = json.loads(store.read_bytes(manifest_key(day)))
+    except ObjectNotFound:
+        return {}
+    return dict(manifest.get("covers", {}))
+
+
 def previous_snapshot_day(store: ObjectStore, day: date | str) -> str | None:
     """The day of the latest complete snapshot before `day` (gaps skipped); None before the first."""
-    return latest_day_before(store, PROFILES_FOLDER, MANIFEST, as_date(day).isoformat())
+    return latest_day_before(store, PROFILES_FOLDER, PROFILES_MANIFEST, as_date(day).isoformat())
 
 
 def read_previous_snapshot(store: ObjectStore, day: date | str) -> Snapshot:

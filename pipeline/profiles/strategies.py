@@ -35,6 +35,11 @@ def flag(i: int) -> str:
     return f"__h{i}"
 
 
+def set_by(i: int) -> str:
+    """Column of `apply_writes`' result: write `i` changed the property's value on this row."""
+    return f"__s{i}"
+
+
 def contribute(i: int, write: Write, changed: pl.Expr, expr: pl.Expr, dtype: pl.DataType) -> list[pl.Expr]:
     """Per-record contribution columns of write `i`; `expr` is the value (the delta for sum)."""
     if write.strategy == "add":
@@ -87,7 +92,8 @@ def write_expr(write: Write, i: int, old: pl.Expr, new: pl.Expr, target: pl.Data
 
 
 def apply_writes(profiles: pl.DataFrame, folded: pl.DataFrame, writes: list[Write]) -> pl.DataFrame:
-    """Apply the folded contributions in declared order; column `__changed` marks rows whose values changed."""
+    """Apply the folded contributions in declared order; column `__changed` marks rows whose values
+    changed, `set_by(i)` those whose value write `i` changed (absent when write `i` wrote nothing)."""
     frame = profiles.join(folded, on=PROFILE_ID, how="left", maintain_order="left")
     frame = frame.with_columns(pl.lit(False).alias(CHANGED))
     for i, write in enumerate(writes):
@@ -104,6 +110,8 @@ def apply_writes(profiles: pl.DataFrame, folded: pl.DataFrame, writes: list[Writ
         new = cast_to(pl.col(value(i)), new_type, target)
         frame = frame.with_columns(write_expr(write, i, old, new, target).alias(NEW), old.alias(OLD))
         frame = frame.with_columns(
-            pl.col(NEW).alias(write.property), (pl.col(CHANGED) | pl.col(NEW).ne_missing(pl.col(OLD))).alias(CHANGED)
+            pl.col(NEW).alias(write.property),
+            (pl.col(CHANGED) | pl.col(NEW).ne_missing(pl.col(OLD))).alias(CHANGED),
+            pl.col(NEW).ne_missing(pl.col(OLD)).alias(set_by(i)),
         )
     return frame.drop(*folded.columns[1:], NEW, OLD, strict=False)

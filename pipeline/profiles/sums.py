@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline.profiles.dtypes import is_number, to_text
-from pipeline.profiles.fields import KEY, Write
+from pipeline.profiles.fields import ECHO_FIELDS, KEY, PUSHED_VALUES, Write
 from pipeline.profiles.snapshot import QUARANTINE_SCHEMA, SUM_BASIS_ORDER, SUM_BASIS_SCHEMA
 
 NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"  # a JSON number literal
@@ -50,6 +50,22 @@ def numbers(rows: pl.DataFrame, dtype: pl.DataType, json: bool) -> tuple[pl.Expr
     return pl.when(numeric).then(text.cast(pl.Float64, strict=False)), value.is_not_null() & ~numeric, integer
 
 
+def _pushed(column: str) -> pl.Expr:
+    entry = pl.element().struct.field("field") == column
+    return pl.col(PUSHED_VALUES).list.eval(pl.element().filter(entry).struct.field("value")).list.first()
+
+
+def pushed_has(column: str) -> pl.Expr:
+    """Whether the record carries a value we pushed for `column` (`pipeline.echoes`)."""
+    entry = pl.element().struct.field("field") == column
+    return pl.col(PUSHED_VALUES).list.eval(entry.any()).list.first().fill_null(False)
+
+
+def pushed_basis(column: str) -> pl.Expr:
+    """The number we pushed for `column` (a removal or a non-number: 0, as empty counts as 0)."""
+    return _pushed(column).str.strip_chars().cast(pl.Float64, strict=False).fill_null(0.0)
+
+
 def sum_input(
     records: pl.DataFrame,
     changed: pl.Expr,
@@ -69,7 +85,14 @@ def sum_input(
     source, prop = write.source, write.property
     json = source.json is not None
     value = source.json if json else source.value
-    rows = records.select(KEY, changed.alias("changed"), added.alias("added"), value.alias("value"))
+    rows = records.select(
+        KEY,
+        changed.alias("changed"),
+        added.alias("added"),
+        value.alias("value"),
+        pushed_basis(source.column).alias("pushed"),
+        pushed_has(source.column).alias("has_pushed"),
+    )
     number, not_number, integer = numbers(rows.filter("changed"), source.dtype, json)
     if stored is not None and not (is_number(stored) or stored == pl.Null):
         bad = pl.col("changed")
@@ -86,6 +109,8 @@ def sum_input(
     )
     previous = basis.filter(pl.col("goal") == goal, pl.col("property") == prop).select(KEY, pl.col("value").alias("b"))
     rows = rows.join(previous, on=KEY, how="left", maintain_order="left")
+    # What we pushed since the basis was seen is what Braze held before this change: add from there.
+    rows = rows.with_columns(pl.when("has_pushed").then("pushed").otherwise("b").alias("b"))
     back_empty = pl.col("added") & pl.col("value").is_null() & pl.col("b").is_not_null()
     rows = rows.with_columns(((pl.col("changed") & ~bad) | back_empty).alias("ok"), number.fill_null(0.0).alias("new"))
     delta = pl.col("new") - pl.col("b").fill_null(0.0)
@@ -96,6 +121,24 @@ def sum_input(
         pl.lit(goal).alias("goal"), KEY, pl.lit(prop).alias("property"), pl.col("new").alias("value")
     )
     return SumInput(out, new_basis.cast(SUM_BASIS_SCHEMA), quarantine.cast(QUARANTINE_SCHEMA))
+
+
+def echo_basis(changes: pl.DataFrame, write: Write, goal: str) -> pl.DataFrame:
+    """New bases for `write` where its field is an echo of our own push: the echoed value.
+
+    The profile is left alone (the value is ours), but the basis moves to what Braze now holds,
+    so a later real change in Braze adds only its own difference. A non-number changes nothing.
+    """
+    source, prop = write.source, write.property
+    json = source.json is not None
+    echoed = pl.col(ECHO_FIELDS).list.contains(source.column).fill_null(False)
+    rows = changes.filter(echoed).select(KEY, (source.json if json else source.value).alias("value"))
+    number, not_number, _integer = numbers(rows, source.dtype, json)
+    return (
+        rows.filter(~not_number)
+        .select(pl.lit(goal).alias("goal"), KEY, pl.lit(prop).alias("property"), number.fill_null(0.0).alias("value"))
+        .cast(SUM_BASIS_SCHEMA)
+    )
 
 
 def replace_basis(basis: pl.DataFrame, updates: list[pl.DataFrame]) -> pl.DataFrame:

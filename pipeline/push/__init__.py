@@ -78,12 +78,8 @@ from pipeline.push.frames import (
     BASELINE_SCHEMA,
     CHANGES_SCHEMA,
     PushInputError,
-    baseline_key,
     canonical,
-    dead_letter_key,
     identity_text,
-    journal_folder,
-    summary_key,
 )
 from pipeline.push.objects import payload_points
 from pipeline.push.report import PushError, PushReport, read_dead_letters
@@ -96,17 +92,13 @@ __all__ = [
     "PushInputError",
     "PushReport",
     "apply_journal",
-    "baseline_key",
     "baseline_version",
     "canonical",
-    "dead_letter_key",
     "full_profile_points",
     "identity_text",
-    "journal_folder",
     "payload_points",
     "push_changes",
     "read_baseline",
     "read_dead_letters",
     "read_journal",
-    "summary_key",
 ]

@@ -15,17 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
+from pipeline import layout
 from pipeline.layout import latest_day_before
 from pipeline.push.frames import (
     BASELINE_SCHEMA,
     JOURNAL_SCHEMA,
     KEY,
-    LEGACY_BASELINE,
     ROW,
-    baseline_folder,
-    baseline_key,
-    journal_folder,
-    legacy_baseline_key,
 )
 from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import parquet_source, read_parquet, write_parquet
@@ -39,17 +35,14 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1000):03d}Z-{uuid.uuid4().hex[:6]}"
 
 
-def journal_key(connection: str, goal: str, day: str, run_id: str, batch: int) -> str:
-    return f"{journal_folder(connection, goal, day)}{run_id}-{batch:06d}.parquet"
-
-
 def write_journal(store: ObjectStore, key: str, rows: list[tuple[str, str, str | None]]) -> None:
     """Record rows Braze accepted, at once, so a restart does not send them again."""
     write_parquet(store, key, pl.DataFrame(rows, schema=JOURNAL_SCHEMA, orient="row"))
 
 
 def journal_keys(store: ObjectStore, connection: str, goal: str, day: str) -> list[str]:
-    return [info.key for info in store.list(journal_folder(connection, goal, day)) if info.key.endswith(".parquet")]
+    folder = layout.push_journal_folder(connection, goal, day)
+    return [info.key for info in store.list(folder) if info.key.endswith(".parquet")]
 
 
 def read_journal(store: ObjectStore, connection: str, goal: str, day: str) -> pl.DataFrame:
@@ -73,27 +66,28 @@ def read_baseline(store: ObjectStore, connection: str, goal: str) -> pl.DataFram
     value back. A store from before as-of days has only per-day files: the latest counts, as of its day.
     """
     try:
-        return read_parquet(store, baseline_key(connection, goal)).select(list(BASELINE_SCHEMA)).cast(BASELINE_SCHEMA)
+        frame = read_parquet(store, layout.baseline(connection, goal))
+        return frame.select(list(BASELINE_SCHEMA)).cast(BASELINE_SCHEMA)
     except ObjectNotFound:
         pass
     legacy = _legacy_day(store, connection, goal)
     if legacy is None:
         return pl.DataFrame(schema=BASELINE_SCHEMA)
-    frame = read_parquet(store, legacy_baseline_key(connection, goal, legacy))
+    frame = read_parquet(store, layout.legacy_baseline(connection, goal, legacy))
     return frame.select(*ROW, as_of=pl.lit(legacy)).cast(BASELINE_SCHEMA)
 
 
 def baseline_version(store: ObjectStore, connection: str, goal: str) -> str | None:
     """Which push wrote the baseline (read from the file's footer only), None before the first."""
     try:
-        return pl.read_parquet_metadata(parquet_source(store, baseline_key(connection, goal))).get(_VERSION)
+        return pl.read_parquet_metadata(parquet_source(store, layout.baseline(connection, goal))).get(_VERSION)
     except ObjectNotFound:
         legacy = _legacy_day(store, connection, goal)
         return None if legacy is None else f"legacy {legacy}"
 
 
 def _legacy_day(store: ObjectStore, connection: str, goal: str) -> str | None:
-    return latest_day_before(store, baseline_folder(connection, goal), LEGACY_BASELINE, _AFTER_EVERY_DAY)
+    return latest_day_before(store, layout.baseline_folder(connection, goal), layout.LEGACY_BASELINE, _AFTER_EVERY_DAY)
 
 
 def newer_than(baseline: pl.DataFrame, day: str) -> pl.DataFrame:
@@ -116,6 +110,6 @@ def apply_journal(baseline: pl.DataFrame, journal: pl.DataFrame, day: str) -> pl
 
 
 def write_baseline(store: ObjectStore, connection: str, goal: str, baseline: pl.DataFrame, version: str) -> str:
-    key = baseline_key(connection, goal)
+    key = layout.baseline(connection, goal)
     write_parquet(store, key, baseline, metadata={_VERSION: version})
     return key

@@ -8,7 +8,6 @@ from typing import Any
 
 import polars as pl
 
-from pipeline import layout
 from pipeline.braze.rules import FLAGS, PRIMARY_IDENTIFIERS, SECONDARY_IDENTIFIERS
 
 CHANGES_SCHEMA = {
@@ -41,41 +40,6 @@ def canonical(value: Any) -> str:
 def identity_text(identifier: Mapping[str, Any]) -> str:
     """An identity as the frames hold it, e.g. `{"external_id":"u1"}`."""
     return canonical(dict(identifier))
-
-
-# -- store keys ---------------------------------------------------------------------------------
-
-
-def baseline_folder(connection: str, goal: str) -> str:
-    return layout.step_folder(connection, goal, "baseline")
-
-
-def baseline_key(connection: str, goal: str) -> str:
-    """The one acknowledged baseline of a goal: the newest state, whatever day wrote it last."""
-    return f"{baseline_folder(connection, goal)}acknowledged.parquet"
-
-
-LEGACY_BASELINE = "baseline.parquet"  # `baseline/<day>/baseline.parquet`, one per day, before as-of days
-
-
-def legacy_baseline_key(connection: str, goal: str, day: str) -> str:
-    return f"{baseline_folder(connection, goal)}{day}/{LEGACY_BASELINE}"
-
-
-def push_folder(connection: str, goal: str, day: str) -> str:
-    return f"{layout.step_folder(connection, goal, 'braze_push')}{day}/"
-
-
-def journal_folder(connection: str, goal: str, day: str) -> str:
-    return f"{push_folder(connection, goal, day)}journal/"
-
-
-def dead_letter_key(connection: str, goal: str, day: str) -> str:
-    return f"{push_folder(connection, goal, day)}dead_letter.jsonl"
-
-
-def summary_key(connection: str, goal: str, day: str) -> str:
-    return f"{push_folder(connection, goal, day)}summary.json"
 
 
 # -- the changes contract -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.push.frames import dead_letter_key, summary_key
+from pipeline import layout
 from pipeline.storage import ObjectNotFound, ObjectStore
 
 
@@ -76,7 +76,7 @@ class DeadLetter:
 
 def write_dead_letters(store: ObjectStore, connection: str, goal: str, day: str, letters: list[DeadLetter]) -> str:
     """Replace the day's dead-letter file (empty when nothing was refused)."""
-    key = dead_letter_key(connection, goal, day)
+    key = layout.push_dead_letter(connection, goal, day)
     ordered = sorted(letters, key=lambda letter: letter.identity)
     store.write_bytes(key, "".join(letter.line() + "\n" for letter in ordered).encode())
     return key
@@ -84,13 +84,13 @@ def write_dead_letters(store: ObjectStore, connection: str, goal: str, day: str,
 
 def read_dead_letters(store: ObjectStore, connection: str, goal: str, day: str) -> list[dict[str, Any]]:
     try:
-        text = store.read_bytes(dead_letter_key(connection, goal, day)).decode()
+        text = store.read_bytes(layout.push_dead_letter(connection, goal, day)).decode()
     except ObjectNotFound:
         return []
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def write_summary(store: ObjectStore, connection: str, goal: str, day: str, summary: dict[str, Any]) -> str:
-    key = summary_key(connection, goal, day)
+    key = layout.push_summary(connection, goal, day)
     store.write_bytes(key, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
     return key

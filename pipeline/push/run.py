@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -12,12 +13,12 @@ from typing import Literal
 
 import polars as pl
 
+from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.braze.errors import BrazeAnswerLost, BrazeError
 from pipeline.braze.rules import MAX_BODY_BYTES, MAX_TRACK_OBJECTS
 from pipeline.push.checkpoint import (
     apply_journal,
-    journal_key,
     new_run_id,
     newer_than,
     read_baseline,
@@ -25,8 +26,9 @@ from pipeline.push.checkpoint import (
     write_baseline,
     write_journal,
 )
-from pipeline.push.frames import KEY, ROW, check_changes, journal_folder
+from pipeline.push.frames import KEY, ROW, check_changes
 from pipeline.push.objects import UserObject, batches, fits_alone, payload_points, user_objects
+from pipeline.push.progress import progress_line
 from pipeline.push.report import DeadLetter, PushError, PushReport, write_dead_letters, write_summary
 from pipeline.storage import ObjectStore
 
@@ -77,7 +79,7 @@ def push_changes(
     run = _Run(
         client,
         store,
-        lambda number: journal_key(connection, goal, day, run_id, number),
+        lambda number: layout.push_journal(connection, goal, day, run_id, number),
         progress,
         f"braze_push {connection}/{goal} {day}",
         todo["identity"].n_unique(),
@@ -119,7 +121,7 @@ def push_changes(
         raise PushError(
             f"{run.label}: {len(run.failures)} of {run.batches} {what} (batch {number}: {error}); "
             f"this run's {run.journaled} accepted batches are journaled under "
-            f"{store.uri(journal_folder(connection, goal, day))}, so rerunning this day sends only the rest"
+            f"{store.uri(layout.push_journal_folder(connection, goal, day))}, so rerunning this day sends only the rest"
             + (f"; {lost}" if lost else ""),
             report,
         )
@@ -179,6 +181,7 @@ class _Outcome:
     answered: bool = False  # Braze answered 2xx (or refused every object by name)
     lost: int = 0  # times the batch went out without an answer: each may have been applied
     error: Exception | None = None
+    skipped: bool = False  # never sent: an earlier batch had already failed
 
 
 class _Run:
@@ -198,6 +201,9 @@ class _Run:
         self.dead: list[DeadLetter] = []
         self.accepted_rows: list[tuple[str, str, str | None]] = []
         self.failures: list[tuple[int, Exception]] = []
+        # Set by the worker whose batch failed, so queued batches are not sent before the calling
+        # thread sees the failure: a resend then covers at most the batches in flight.
+        self.stopping = threading.Event()
         self.unanswered: dict[int, int] = {}  # batch number -> users, for batches that failed whole
         self.batches = self.finished = self.journaled = 0
         self.tally = dict.fromkeys(
@@ -205,7 +211,8 @@ class _Run:
              "attributes_rejected", "users_failed", "data_points", "data_points_maybe_twice"), 0)  # fmt: skip
         self._step = max(1, math.ceil(users_total / 10))
         self._next_mark = self._step
-        self._last_progress = time.monotonic()
+        self._last_progress = self._started = time.monotonic()
+        self._rate_limited_before = client.stats.rate_limited  # 429s of this push only
 
     def counts(self) -> dict[str, int]:
         return {**self.tally, "batches": self.batches}
@@ -253,6 +260,9 @@ class _Run:
     def _send_batch(self, number: int, batch: list[UserObject]) -> _Outcome:
         """In a worker: one request, then at once the journal of what Braze accepted."""
         outcome = _Outcome(number, batch)
+        if self.stopping.is_set():
+            outcome.skipped = True
+            return outcome
         try:
             result = self.client.track(attributes=[obj.body for obj in batch])
             outcome.answered, outcome.lost = True, result.lost_answers
@@ -267,6 +277,7 @@ class _Run:
             if rows:
                 write_journal(self.store, self.journal_key_of(number), rows)
         except Exception as exc:  # reported by the calling thread, which stops the run
+            self.stopping.set()
             outcome.error = exc
             outcome.lost = exc.sent if isinstance(exc, BrazeAnswerLost) else outcome.lost
         return outcome
@@ -274,6 +285,9 @@ class _Run:
     def _collect(self, futures: Iterable[Future[_Outcome]]) -> None:
         for future in futures:
             outcome = future.result()
+            if outcome.skipped:
+                self.batches -= 1  # never sent, like a cancelled one
+                continue
             self.finished += 1
             self._add("users_sent", "attributes_sent", outcome.batch)
             if not outcome.answered:
@@ -327,6 +341,6 @@ class _Run:
             self._next_mark += self._step
         self._last_progress = now
         self.progress(
-            f"{self.label}: {sent:,}/{self.users_total:,} users sent in {self.finished:,} batches, "
-            f"{self.tally['users_rejected']:,} rejected"
-        )
+            progress_line(self.label, sent, self.users_total, self.finished, self.tally["users_rejected"],
+                          now - self._started, self.client.stats.rate_limited - self._rate_limited_before)
+        )  # fmt: skip

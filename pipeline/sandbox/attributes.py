@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from pipeline.braze import rules
-from pipeline.sandbox.users import User, UserStore
+from pipeline.sandbox.users import User, UserStore, to_json
 
 
 class Invalid(Exception):
@@ -330,8 +330,6 @@ def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def _size(value: Any) -> int:
-    from pipeline.sandbox.users import to_json
-
     return len(json.dumps(to_json(value), separators=(",", ":")).encode())
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.sandbox.documents import read_document
 from pipeline.sandbox.settings import ALL_PERMISSIONS
 
 _BEARER = re.compile(r"Bearer ([A-Za-z0-9._~+/=-]+)")
@@ -70,8 +71,6 @@ def parse_keys(entries: Iterable[Any], source: str = "keys") -> list[ApiKey]:
 
 
 def load_keys_file(path: Path) -> list[ApiKey]:
-    from pipeline.sandbox.seed import read_document
-
     document = read_document(path)
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise KeyConfigError(f'{path}: expected {{"keys": [{{"name", "key", "permissions"}}, ...]}}')

@@ -13,8 +13,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.sandbox.state import Sandbox
-
 DEMO_SEED = 7
 ALL_USERS_SEGMENT = "5e9f0d3c-0000-4000-8000-000000000001"
 LOYAL_USERS_SEGMENT = "5e9f0d3c-0000-4000-8000-000000000002"
@@ -96,20 +94,3 @@ def _user(i: int, seed: int = DEMO_SEED) -> dict[str, Any]:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def add_demo(sb: Sandbox, count: int) -> int:
-    """Add `count` demo users after any already there, plus the demo segments and campaigns once."""
-    from pipeline.sandbox.seed import add_campaign, add_segment, upsert_user
-
-    with sb.lock:
-        start = sum(1 for u in sb.users if (u.external_id or "").startswith("demo-")) + 1
-        for user in demo_users(count, start):
-            upsert_user(sb, user)
-        for segment in SEGMENTS:
-            if segment["id"] not in sb.segments:
-                add_segment(sb, segment)
-        for campaign in CAMPAIGNS:
-            if campaign["id"] not in sb.campaigns:
-                add_campaign(sb, campaign)
-    return count

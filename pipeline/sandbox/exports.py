@@ -20,7 +20,6 @@ Faults: `export_delay_s` before the first file, `export_file_delay_s` between fi
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import gzip
 import io
@@ -30,7 +29,6 @@ import threading
 import time
 import uuid
 import zipfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,55 +36,12 @@ import requests
 
 from pipeline.braze import rules
 from pipeline.sandbox.calls import Answer, Call, error, success
+from pipeline.sandbox.export_jobs import ExportJob, finish
 from pipeline.sandbox.readers import fields_error
 from pipeline.sandbox.segments import matches
 from pipeline.sandbox.settings import MAX_CONCURRENT_EXPORTS
 from pipeline.sandbox.state import Sandbox
 from pipeline.storage import StorageError, open_store
-
-
-@dataclass
-class ExportJob:
-    object_prefix: str
-    segment_id: str
-    fields: list[str]
-    custom_names: list[str] | None
-    output_format: str
-    callback_endpoint: str | None
-    requested_at: str
-    status: str = "running"  # running, completed, failed, cancelled
-    users: int | None = None
-    files: list[str] = field(default_factory=list)
-    storage: str = ""
-    error: str | None = None
-    callback: str | None = None  # what happened to the callback
-    finished_at: str | None = None
-    stop: threading.Event = field(default_factory=threading.Event, repr=False)
-
-    def public(self) -> dict[str, Any]:
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "stop"}
-
-
-class ExportRegistry:
-    def __init__(self) -> None:
-        self.jobs: dict[str, ExportJob] = {}
-
-    def running(self, segment_id: str | None = None) -> list[ExportJob]:
-        return [j for j in self.jobs.values() if j.status == "running" and segment_id in (None, j.segment_id)]
-
-    def cancel_all(self, segment_id: str | None = None) -> int:
-        """Stop running jobs (of one segment, or all); their files so far stay, no callback."""
-        jobs = self.running(segment_id)
-        for job in jobs:
-            _finish(job, "cancelled")
-            job.stop.set()
-        return len(jobs)
-
-    def shutdown(self) -> None:
-        """Stop every job, running ones and pending (slow) callbacks alike."""
-        self.cancel_all()
-        for job in self.jobs.values():
-            job.stop.set()
 
 
 def handle_export(sb: Sandbox, call: Call) -> Answer:
@@ -166,20 +121,15 @@ def _run(sb: Sandbox, job: ExportJob) -> None:
             store.write_bytes(key, encode(chunk, job.output_format, name))
             job.files.append(key)
     except StorageError as exc:
-        _finish(job, "failed", error=str(exc))
+        finish(job, "failed", error=str(exc))
         sys.stderr.write(f"sandbox: export {job.object_prefix} of segment {job.segment_id} failed: {exc}\n")
         return
     if faults.export_fail:
-        _finish(job, "failed", error="export failed (export_fail fault); no callback is sent")
+        finish(job, "failed", error="export failed (export_fail fault); no callback is sent")
         return
-    _finish(job, "completed")
+    finish(job, "completed")
     if job.callback_endpoint:
         _callback(job, faults.callback, faults.callback_delay_s)
-
-
-def _finish(job: ExportJob, status: str, error: str | None = None) -> None:
-    if job.status == "running":
-        job.status, job.error, job.finished_at = status, error, datetime.now(UTC).isoformat()
 
 
 def encode(users: list[dict[str, Any]], output_format: str, name: str) -> bytes:

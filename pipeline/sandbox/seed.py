@@ -12,32 +12,18 @@ and no rate limit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from pipeline.braze import rules
 from pipeline.sandbox import attributes, campaigns, segments
+from pipeline.sandbox.demo import CAMPAIGNS, SEGMENTS, demo_users
+from pipeline.sandbox.documents import SeedError
 from pipeline.sandbox.state import Sandbox
 from pipeline.sandbox.users import EXTRA_FIELDS, User
 
 _EXPORT_ONLY = ("braze_id", "created_at", "user_aliases", "custom_attributes", "custom_events", "purchases",
                 "total_revenue", "random_bucket", "last_coordinates", "external_id", "user_alias")  # fmt: skip
-
-
-class SeedError(ValueError):
-    """A seed entry is malformed; the message names the entry and the problem."""
-
-
-def read_document(path: Path) -> Any:
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        return json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SeedError(f"{path}: not valid JSON/YAML: {exc}") from None
 
 
 def apply_seed(sb: Sandbox, document: Any, source: str = "seed") -> dict[str, int]:
@@ -49,8 +35,6 @@ def apply_seed(sb: Sandbox, document: Any, source: str = "seed") -> dict[str, in
     counts = {"users_created": 0, "users_updated": 0, "segments": 0, "campaigns": 0}
     with sb.lock:
         if document.get("demo_users"):
-            from pipeline.sandbox.demo import add_demo
-
             counts["users_created"] += add_demo(sb, int(document["demo_users"]))
         for key, value in upsert_users(sb, document.get("users", []), f"{source}: users").items():
             counts[key] += value
@@ -150,3 +134,18 @@ def _summaries(target: dict[str, dict[str, Any]], items: Any) -> None:
         if not item.get("name") or first is None or last is None:
             raise SeedError(f"summary {item!r} needs name, first and last times, and count")
         target[item["name"]] = {"first": first, "last": last, "count": int(item.get("count", 1))}
+
+
+def add_demo(sb: Sandbox, count: int) -> int:
+    """Add `count` demo users after any already there, plus the demo segments and campaigns once."""
+    with sb.lock:
+        start = sum(1 for u in sb.users if (u.external_id or "").startswith("demo-")) + 1
+        for user in demo_users(count, start):
+            upsert_user(sb, user)
+        for segment in SEGMENTS:
+            if segment["id"] not in sb.segments:
+                add_segment(sb, segment)
+        for campaign in CAMPAIGNS:
+            if campaign["id"] not in sb.campaigns:
+                add_campaign(sb, campaign)
+    return count

@@ -24,8 +24,9 @@ from pipeline.sandbox import admin
 from pipeline.sandbox.admin_client import SandboxAdmin
 from pipeline.sandbox.api import answer_call
 from pipeline.sandbox.auth import ApiKey, KeyConfigError, full_access_key, load_keys_file
+from pipeline.sandbox.documents import SeedError, read_document
 from pipeline.sandbox.http import close_connections, make_threaded_server, start_in_thread
-from pipeline.sandbox.seed import SeedError, apply_seed, read_document
+from pipeline.sandbox.seed import apply_seed
 from pipeline.sandbox.settings import DEFAULT_SEED, DEMO_API_KEY, READY_LINE
 from pipeline.sandbox.state import Sandbox
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.sandbox.auth import ApiKey
+from pipeline.sandbox.export_jobs import ExportRegistry
 from pipeline.sandbox.faults import Faults
 from pipeline.sandbox.ratelimit import RateLimiter
 from pipeline.sandbox.settings import (
@@ -93,8 +94,6 @@ class Sandbox:
         self.reset()
 
     def reset(self) -> None:
-        from pipeline.sandbox.exports import ExportRegistry
-
         with self.lock:
             if self.exports is not None:
                 self.exports.shutdown()

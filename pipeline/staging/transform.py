@@ -19,7 +19,7 @@ from pipeline.storage import ObjectStore
 from pipeline.storage.parquet import scan_parquet
 
 Transform = Callable[[pl.LazyFrame], pl.LazyFrame]
-USERS = "users.parquet"
+USERS = layout.USERS_FILE
 
 
 class TransformError(ValueError):

@@ -74,3 +74,16 @@ class ObjectStore(ABC):
         except ObjectNotFound:
             return False
         return True
+
+    # Compare-and-swap on one small object: what a lease needs to have a single holder.
+    @abstractmethod
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        """The object and a version tag that changes whenever the object does."""
+
+    @abstractmethod
+    def write_if(self, key: str, data: bytes, version: str | None) -> bool:
+        """Write only if the object is still at `version` (None: only if absent); False if it is not."""
+
+    @abstractmethod
+    def delete_if(self, key: str, version: str) -> bool:
+        """Delete only if the object is still at `version`; False if it changed or is gone."""

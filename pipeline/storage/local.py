@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import uuid
@@ -66,3 +68,40 @@ class LocalStore(ObjectStore):
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    # A folder lock (flock on the directory itself) makes read-compare-write atomic among the
+    # processes of this machine; no lock file is left in the store.
+    @contextlib.contextmanager
+    def _folder_locked(self, key: str) -> Iterator[Path]:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(target.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield target
+        finally:
+            os.close(handle)  # closing releases the lock
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        data = self.read_bytes(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def _version(self, target: Path) -> str | None:
+        try:
+            return hashlib.sha256(target.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            return None
+
+    def write_if(self, key: str, data: bytes, version: str | None) -> bool:
+        with self._folder_locked(key) as target:
+            if self._version(target) != version:
+                return False
+            self.write_bytes(key, data)
+            return True
+
+    def delete_if(self, key: str, version: str) -> bool:
+        with self._folder_locked(key) as target:
+            if self._version(target) != version:
+                return False
+            target.unlink()
+            return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pipeline.storage.base import ObjectStore, StorageError
 
@@ -23,17 +24,19 @@ def split_uri(uri: str) -> tuple[str, str, str]:
     return "file", "", str(Path(path).expanduser().resolve())
 
 
-def open_store(uri: str) -> ObjectStore:
+def open_store(uri: str, s3_client: Any = None) -> ObjectStore:
     """A store rooted at `uri`: a local folder, `file://` path or `s3://bucket/prefix`.
 
-    S3 credentials and endpoint come from the standard AWS variables (`AWS_ACCESS_KEY_ID`,
-    `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`), as every AWS tool reads them.
+    `s3_client` is the boto3 client for s3:// (the Dagster layer and the CLI pass the one their
+    dagster-aws `S3Resource` builds); without one, S3 credentials and endpoint come from the
+    standard AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    `AWS_ENDPOINT_URL`), as every AWS tool reads them.
     """
     scheme, bucket, prefix = split_uri(uri)
     if scheme == "s3":
         from pipeline.storage.s3 import S3Store
 
-        return S3Store(bucket, prefix)
+        return S3Store(bucket, prefix, client=s3_client)
     from pipeline.storage.local import LocalStore
 
     return LocalStore(Path(prefix))

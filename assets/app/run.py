@@ -15,12 +15,14 @@ from typing import Any
 
 import dagster as dg
 
+from assets.app.run_logging import materialize_quietly
 from assets.build import group_assets, store_groups
 from assets.resources import connection_resources
-from assets.run_logging import materialize_quietly
+from assets.run_lock import INSTANCE_SETTINGS, day_lease, fail_dead_runs
 from assets.run_summary import error_text, summarize_run
 from pipeline.mapping import Connection
 from pipeline.preflight import check_day, ready_connections, today
+from pipeline.run_lock import folder_lock
 from pipeline.runs import append_run
 from pipeline.storage import StorageError, open_store
 
@@ -50,12 +52,16 @@ def dagster_instance(home: Path | None = None) -> dg.DagsterInstance:
     """
     folder = home or Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME)
     folder = folder.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
     settings = folder / "dagster.yaml"
-    if not settings.exists():  # no telemetry: nothing leaves the machine but what the user configures
-        settings.write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(folder)
-    return dg.DagsterInstance.get()
+    with folder_lock(folder):  # two processes creating the instance's databases at once corrupt them
+        if not settings.exists():  # no telemetry: nothing leaves the machine but what the user configures
+            settings.write_text(INSTANCE_SETTINGS)
+        os.environ["DAGSTER_HOME"] = str(folder)
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # creates or migrates the storages while we hold the lock
+        instance.get_latest_materialization_event(dg.AssetKey("profilesync"))
+        instance.all_instigator_state()
+    return instance
 
 
 def _plain(value: Any) -> Any:
@@ -73,11 +79,17 @@ def refresh_config(assets: list[dg.AssetsDefinition], selection: list[dg.AssetKe
 
 
 def run_day(
-    day: str, connections: list[Connection], instance: dg.DagsterInstance, refresh: bool = False
+    day: str,
+    connections: list[Connection],
+    instance: dg.DagsterInstance,
+    refresh: bool = False,
+    wait: bool = False,
 ) -> list[RunSummary]:
     """One run per profile store, each materialising its enabled connections in dependency order.
 
-    `refresh` asks Braze for a new export of every import goal even when the day has one."""
+    `refresh` asks Braze for a new export of every import goal even when the day has one. Each
+    run holds its store's day (`assets/run_lock.py`): another run of it fails with RunLocked,
+    or waits when `wait`."""
     summaries = []
     for members in store_groups(connections):
         active = [c for c in members if c.enabled]
@@ -88,19 +100,20 @@ def run_day(
         wanted = {c.name for c in active}
         selection = [a.key for a in assets if a.key.path[0] in wanted]
         resources = {k: v for c in members for k, v in connection_resources(c).items()}
-        result = materialize_quietly(
-            assets,
-            selection=selection,
-            partition_key=day,
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            run_config={
-                "loggers": {"console": {"config": {"log_level": "INFO"}}},
-                **({"ops": refresh_config(assets, selection)} if refresh else {}),
-            },
-            tags={"profilesync/connections": ",".join(sorted(wanted))},
-        )
+        with day_lease(instance, members, day, sorted(wanted), wait) as lease_tags:
+            result = materialize_quietly(
+                assets,
+                selection=selection,
+                partition_key=day,
+                instance=instance,
+                resources=resources,
+                raise_on_error=False,
+                run_config={
+                    "loggers": {"console": {"config": {"log_level": "INFO"}}},
+                    **({"ops": refresh_config(assets, selection)} if refresh else {}),
+                },
+                tags={"profilesync/connections": ",".join(sorted(wanted)), **lease_tags},
+            )
         summary = RunSummary(result.run_id, result.success, day, sorted(wanted))
         for event in result.get_asset_materialization_events():
             materialization = event.materialization
@@ -135,7 +148,7 @@ def record_history(
 _SHOWN = {
     "segment_export": ("dagster/row_count", "files", "completion", "reused"),
     "staged_users": ("dagster/row_count", "quarantined"),
-    "user_changes": ("added", "changed", "removed", "unchanged"),
+    "user_changes": ("added", "seen_changed", "changed", "echoes", "removed", "unchanged"),
     "profiles": ("dagster/row_count", "profiles_created", "profiles_updated", "profiles_unchanged", "merges",
                  "quarantined"),
     "interactions": ("dagster/row_count",),
@@ -146,6 +159,8 @@ _SHOWN = {
                    "data_points", "data_points_maybe_twice", "data_points_full_profile"),
 }  # fmt: skip
 _LABELS = {
+    "seen_changed": "seen changed",
+    "echoes": "echoes of our own pushes",
     "dagster/row_count": "rows",
     "profiles_created": "created",
     "profiles_updated": "updated",
@@ -191,14 +206,24 @@ def print_summaries(summaries: list[RunSummary]) -> None:
             console.print("[bold red]failed:[/]", shown(failure))  # Braze's words: no markup, no controls
 
 
-def run_and_report(day: str | None, refresh: bool = False) -> bool:
+def run_and_report(day: str | None, refresh: bool = False, wait: bool = False) -> bool:
     """The `profilesync run` command: run the day, print what happened; True on success.
 
     Raises `pipeline.preflight.NotReady` before anything runs when the day, the connection
-    files, a key variable or a store folder would make the run fail at once. `refresh` asks
-    Braze for new segment exports."""
+    files, a key variable or a store folder would make the run fail at once, and
+    `pipeline.run_lock.RunLocked` while another run holds the day (unless `wait`). `refresh`
+    asks Braze for new segment exports."""
     day = day or today()
-    connections = ready_connections(day)
-    summaries = run_day(day, connections, dagster_instance(), refresh=refresh)
+    connections, instance = ready_connections(day), dagster_instance()
+    fail_dead_runs(instance, connections)
+    summaries = run_day(day, connections, instance, refresh=refresh, wait=wait)
     print_summaries(summaries)
     return bool(summaries) and all(s.success for s in summaries)
+
+
+def fail_dead_runs_in_home(connections: list[Connection]) -> list[str]:
+    """`fail_dead_runs` on the instance of `$DAGSTER_HOME` (or `.dagster_home/`), if there is one yet."""
+    folder = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME)
+    if not (folder / "dagster.yaml").exists():
+        return []
+    return fail_dead_runs(dagster_instance(folder), connections)

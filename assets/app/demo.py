@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from assets.run import dagster_instance, print_summaries, run_day
+from assets.app.run import dagster_instance, print_summaries, run_day
 from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.check import run_checks
@@ -27,7 +27,7 @@ from pipeline.sandbox.settings import DEMO_API_KEY
 from pipeline.storage import open_store
 
 DEMO_USERS = 10_000
-INTERACTIONS = Path(__file__).resolve().parents[1] / "mappings" / "inputs" / "interactions.csv"
+INTERACTIONS = Path(__file__).resolve().parents[2] / "mappings" / "inputs" / "interactions.csv"
 DAYS = ("2026-11-01", "2026-11-02")
 LOYAL = 500  # the sandbox's "Loyal users" segment: points >= 500
 
@@ -114,9 +114,21 @@ def _sync_days(client: BrazeClient, admin: SandboxAdmin, users: int, env: dict[s
         since = admin.last_seq()
         summaries = run_day(day, connections, instance)
         print_summaries(summaries)
+        _show_echoes(summaries)
         _show_sandbox(admin, since)
         ok = ok and bool(summaries) and all(s.success for s in summaries)
     return ok
+
+
+def _show_echoes(summaries: list) -> None:
+    """Braze's differences, told apart: real changes are applied, echoes of our own pushes are not."""
+    steps = [s.metadata for summary in summaries for s in summary.steps if s.key.endswith("/user_changes")]
+    seen, changed, echoes = (sum(int(m.get(k) or 0) for m in steps) for k in ("seen_changed", "changed", "echoes"))
+    if seen:
+        console.print(
+            f"from Braze: {seen:,} users seen changed: {changed:,} real changes applied, "
+            f"{echoes:,} echoes of our own pushes left alone"
+        )
 
 
 def _inbox(root: str) -> Path:

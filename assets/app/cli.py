@@ -88,6 +88,11 @@ def validate(
         raise typer.Exit(1)
     files = sorted(target.glob("*.yaml"))
     typer.echo(f"{len(files)} connection file(s) in {target} are valid")
+    from pipeline.mapping import load_connections
+    from pipeline.mapping.echo_rules import left_out_notes
+
+    for note in left_out_notes(load_connections(target)):
+        typer.echo(f"note: {note}")
 
 
 @app.command()
@@ -104,18 +109,30 @@ def run(
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Ask Braze for new segment exports even if the day has them.")
     ] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait while another run holds the day.")] = False,
 ) -> None:
-    """Materialise every asset of every enabled connection for one day, through Dagster."""
+    """Materialise every asset of every enabled connection for one day, through Dagster.
+
+    One run at a time per profile store and day: another one exits with 3 naming the holder.
+    """
     from pipeline.preflight import NotReady, parse_day
+    from pipeline.run_lock import RunLocked
+    from pipeline.storage import StorageError
 
     try:
         day = parse_day(date) if date is not None else None
-        from assets.run import run_and_report  # the one command that needs Dagster itself
+        from assets.app.run import run_and_report  # the one command that needs Dagster itself
 
-        succeeded = run_and_report(day, refresh=refresh)
+        succeeded = run_and_report(day, refresh=refresh, wait=wait)
     except NotReady as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    except RunLocked as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(3) from None
+    except StorageError as exc:  # the store cannot even hold the day's lease
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     if not succeeded:
         raise typer.Exit(1)
 
@@ -139,8 +156,11 @@ def runs(
         problem = f"no connection named {connection!r}" if connection else f"no connection files in {mappings_folder()}"
         typer.echo(f"{problem}; the connections are: {names or 'none (set PROFILESYNC_MAPPINGS)'}", err=True)
         raise typer.Exit(2)
+    from assets.app.run import fail_dead_runs_in_home  # a killed run shows as failed, not missing
+
     records = []
     try:
+        fail_dead_runs_in_home(connections)
         for c in chosen:
             records += list_runs(open_store(c.storage.root), connection=c.name, last=last)
     except StorageError as exc:
@@ -190,7 +210,7 @@ def demo(
     folder: Annotated[Path, typer.Option(help="Where the demo keeps its store and exports.")] = Path(".demo"),
 ) -> None:
     """Run the main job on embedded defaults: a local folder as object store, the Braze sandbox."""
-    from assets.demo import run_demo
+    from assets.app.demo import run_demo
 
     if not run_demo(folder):
         raise typer.Exit(1)
@@ -208,4 +228,8 @@ def _connections_or_exit() -> list[Connection]:
 
 
 def main() -> None:
-    app()
+    app(prog_name="profilesync")  # the same name however it started: console script or `python -m`
+
+
+if __name__ == "__main__":  # `python -m assets.app.cli`
+    main()

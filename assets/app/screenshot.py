@@ -1,4 +1,4 @@
-"""`python -m assets.screenshot [--out assets/docs/lineage.png]`: the README's picture of the lineage.
+"""`python -m assets.app.screenshot [--out assets/docs/lineage.png]`: the README's picture of the lineage.
 
 Starts the Braze sandbox and `dagster-webserver` on free loopback ports with the demo
 connection's variables (everything in a temporary folder, nothing ran), opens the asset graph
@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from assets.demo import demo_environment
-from assets.processes import REPO, DagsterProcessError, graphql, start, stop_group, wait_until_serving
+from assets.app.demo import demo_environment
+from assets.app.processes import REPO, DagsterProcessError, graphql, start, stop_group, wait_until_serving
 from pipeline.sandbox.server import SandboxServer
 
 DEFAULT_OUT = REPO / "assets" / "docs" / "lineage.png"

@@ -1,0 +1,1 @@
+"""Entry points that drive Dagster: the CLI, the demo, the screenshot tool and their helpers."""

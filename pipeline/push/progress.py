@@ -1,0 +1,28 @@
+"""The push's progress line: how far, how fast, how throttled, and when it should end."""
+
+from __future__ import annotations
+
+
+def progress_line(label: str, sent: int, total: int, batches: int, rejected: int, elapsed_s: float,
+                  rate_limited: int) -> str:  # fmt: skip
+    """e.g. `acme/vip: 40,000/100,000 users sent in 534 batches, 3 rejected; 1,250 users/s, 2 x 429, ETA 48 s`.
+
+    The rate is over the whole push so far (pacing makes it steady); the ETA assumes it holds.
+    """
+    text = f"{label}: {sent:,}/{total:,} users sent in {batches:,} batches, {rejected:,} rejected"
+    if elapsed_s <= 0 or sent <= 0:
+        return text
+    rate = sent / elapsed_s
+    left = max(0, total - sent) / rate
+    return f"{text}; {rate:,.0f} users/s, {rate_limited:,} x 429, ETA {_duration(left)}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -1,0 +1,246 @@
+"""Echoes: values Braze shows only because profilesync pushed them, told apart from real changes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from pipeline.delta import change_counts, diff
+from pipeline.echoes import acknowledged, mark_echoes
+from pipeline.imports import goal_rules
+from pipeline.mapping import load_connections, validate_folder
+from pipeline.mapping.echo_rules import left_out_notes
+from pipeline.profiles import FieldRule, GoalRules, IdentifierRule, build_day, empty_snapshot, find_profile
+from pipeline.push import canonical, identity_text
+from pipeline.push.checkpoint import write_baseline
+from pipeline.push.frames import BASELINE_SCHEMA
+from pipeline.storage import ObjectStore, open_store
+
+OLD = pl.DataFrame(
+    {
+        "braze_id": ["b1", "b2", "b3", "b4"],
+        "external_id": ["u1", "u2", "u3", "u4"],
+        "country": ["NL", "DE", "DE", "FR"],
+        "custom_attributes.points": [1, 2, 3, 4],
+        "custom_attributes.tags": [["a"], None, None, None],
+        "custom_attributes.seen": [None, None, None, datetime(2026, 1, 1)],
+    },
+    schema_overrides={"custom_attributes.seen": pl.Datetime("us", "UTC")},
+)
+
+
+def baseline(rows: list[tuple[str, str, object, str]]) -> pl.DataFrame:
+    """(external_id, attribute, value, as_of) as a baseline frame."""
+    return pl.DataFrame(
+        [(identity_text({"external_id": e}), a, None if v is None else canonical(v), d) for e, a, v, d in rows],
+        schema=BASELINE_SCHEMA,
+        orient="row",
+    )
+
+
+def ours(store: ObjectStore, rows: list[tuple[str, str, object, str]], day: str = "2026-01-02") -> pl.DataFrame:
+    write_baseline(store, "acme", "to_braze", baseline(rows), "test")
+    return acknowledged(store, [("acme", "to_braze")], day)
+
+
+def test_pushed_values_coming_back_are_echoes_and_others_real_changes(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path))
+    new = OLD.with_columns(
+        pl.Series("custom_attributes.points", [10, 20, 3, 4]),  # b1: ours; b2: someone else's 20
+        pl.Series("country", ["BE", "DE", "DE", "FR"]),  # b1: ours too
+        pl.Series("custom_attributes.tags", [["a", "b"], None, ["x"], None]),  # b3: ours
+        pl.Series("custom_attributes.seen", [None, None, None, datetime(2026, 1, 5)], pl.Datetime("us", "UTC")),
+    )
+    acked = ours(
+        store,
+        [
+            ("u1", "points", 10.0, "2026-01-01"),  # 10.0 pushed, Braze shows 10: the same number
+            ("u1", "country", "BE", "2026-01-01"),
+            ("u2", "points", 19, "2026-01-01"),  # we pushed 19, someone made it 20
+            ("u3", "tags", ["x"], "2026-01-01"),
+            ("u4", "seen", "2026-01-05T00:00:00.000Z", "2026-01-01"),
+            ("u1", "tags", ["a", "b"], "2026-01-02"),  # pushed on the import's own day: not yet seen
+        ],
+    )
+    marked = mark_echoes(diff(new.lazy(), OLD.lazy()), acked).collect()
+    got = marked.select("braze_id", "_change", "_changed_fields", "_echo_fields")
+    expected = pl.DataFrame(
+        {
+            "braze_id": ["b1", "b2", "b3", "b4"],
+            "_change": ["changed", "changed", "echo", "echo"],
+            "_changed_fields": [["custom_attributes.tags"], ["custom_attributes.points"], [], []],
+            "_echo_fields": [
+                ["country", "custom_attributes.points"], [], ["custom_attributes.tags"], ["custom_attributes.seen"]
+            ],
+        }
+    )  # fmt: skip
+    assert_frame_equal(got, expected, check_dtypes=False)
+    pushed = marked.filter(pl.col("braze_id") == "b2")["_pushed_values"].to_list()
+    assert pushed == [[{"field": "custom_attributes.points", "value": "19"}]]  # what Braze held before the change
+    later = mark_echoes(diff(new.lazy(), OLD.lazy()), acked, since="2026-01-02").collect()
+    assert later["_pushed_values"].list.len().sum() == 0  # pushed before the previous copy: it showed it
+    counts = change_counts(marked, new.height)
+    assert counts == {"added": 0, "changed": 2, "removed": 0, "echoes": 2, "seen_changed": 4, "unchanged": 0}
+
+
+def test_a_removal_braze_accepted_echoes_an_empty_field_and_identities_match_by_any_identifier(
+    tmp_path: Path,
+) -> None:
+    store = open_store(str(tmp_path))
+    new = OLD.with_columns(pl.Series("country", [None, "DE", "DE", "FR"]))
+    write_baseline(
+        store,
+        "other",
+        "by_braze_id",
+        pl.DataFrame(
+            [(identity_text({"braze_id": "b1"}), "country", None, "2026-01-01")], BASELINE_SCHEMA, orient="row"
+        ),
+        "test",
+    )
+    acked = acknowledged(store, [("other", "by_braze_id"), ("acme", "none_yet")], "2026-01-02")
+    marked = mark_echoes(diff(new.lazy(), OLD.lazy()), acked).collect()
+    assert marked.select("_change", "_echo_fields").rows() == [("echo", ["country"])]
+
+
+def test_sum_basis_moves_to_the_echo_without_touching_the_profile() -> None:
+    rules = GoalRules(
+        "acme/members",
+        [IdentifierRule("external_id", "external_id")],
+        allow_create=True,
+        fields=[FieldRule("custom_attributes.points", "points", "sum")],
+    )
+    day1 = pl.DataFrame(
+        {"braze_id": ["b1"], "_change": ["added"], "_echo_fields": [[]],
+         "_changed_fields": [["braze_id", "external_id", "custom_attributes.points"]],
+         "external_id": ["u1"], "custom_attributes.points": [5]},
+        schema_overrides={"_echo_fields": pl.List(pl.String)},
+    )  # fmt: skip
+    snapshot, _ = build_day(empty_snapshot(), [(rules, day1)], date(2026, 1, 1))
+    # Day 2: another source made it 12 and we pushed 12; Braze shows 12: an echo.
+    snapshot = replace(snapshot, profiles=snapshot.profiles.with_columns(pl.lit(12).alias("points")))
+    echo = day1.with_columns(
+        pl.lit("echo").alias("_change"), pl.lit([], pl.List(pl.String)).alias("_changed_fields"),
+        pl.lit(["custom_attributes.points"]).alias("_echo_fields"), pl.lit(12).alias("custom_attributes.points"),
+    )  # fmt: skip
+    after, report = build_day(snapshot, [(rules, echo)], date(2026, 1, 2))
+    assert after.profiles["points"].to_list() == [12]
+    assert report.profiles_updated == 0 and report.echoes == 1 and report.changed == 0
+    assert after.sum_basis["value"].to_list() == [12.0]
+    # Day 3: someone in Braze adds 3 (12 → 15): only those 3 are added.
+    real = day1.with_columns(
+        pl.lit("changed").alias("_change"), pl.lit(["custom_attributes.points"]).alias("_changed_fields"),
+        pl.lit(15).alias("custom_attributes.points"),
+    )  # fmt: skip
+    final, _ = build_day(after, [(rules, real)], date(2026, 1, 3))
+    assert final.profiles["points"].to_list() == [15]
+
+
+CONNECTION = """\
+connection: {name}
+schedule: "0 3 * * *"
+start_date: "2026-11-01"
+braze: {{rest_endpoint: "http://127.0.0.1:9", api_key: "${{BRAZE_API_KEY}}"}}
+storage: {{root: "{root}", braze_exports: "s3://exports"}}
+"""
+IMPORTS = """\
+import:
+  - goal: everyone
+    segment: All
+    identifiers: [{braze: external_id, profile: external_id}]
+    allow_create: true
+    fields: [{braze: custom_attributes.points, profile: points}]
+    remaining_fields: {prefix: braze_}
+"""
+EXPORTS = """\
+profile_properties: [points]
+segments: {members: "points >= 0"}
+export:
+  - goal: back
+    segment: members
+    identifiers: [{profile: external_id, braze: external_id}]
+    fields:
+      - {from: {property: points}, braze: loyalty_points}
+      - {from: {property: points}, braze: points}
+      - {from: {static: Amsterdam}, braze: home_city}
+"""
+
+
+def test_remaining_fields_leave_out_what_export_goals_of_the_store_write(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BRAZE_API_KEY", "k" * 36)
+    (tmp_path / "a.yaml").write_text(CONNECTION.format(name="a", root="/tmp/shared") + IMPORTS)
+    (tmp_path / "b.yaml").write_text(CONNECTION.format(name="b", root="/tmp/shared") + EXPORTS)
+    (tmp_path / "c.yaml").write_text(CONNECTION.format(name="c", root="/tmp/other") + IMPORTS)
+    a, b, c = load_connections(tmp_path)
+    rules = goal_rules(a, a.imports[0], [a, b])
+    assert rules.remaining is not None
+    assert rules.remaining.leave_out == {"custom_attributes.loyalty_points", "custom_attributes.points", "home_city"}
+    assert goal_rules(c, c.imports[0], [c]).remaining.leave_out == frozenset()  # another store: nothing is ours
+    # Someone else changed loyalty_points in Braze: still not a Braze field to copy, it is ours.
+    changes = pl.DataFrame(
+        {"braze_id": ["b1"], "_change": ["added"], "_changed_fields": [["braze_id", "external_id", "home_city",
+         "custom_attributes.loyalty_points", "custom_attributes.plan"]], "external_id": ["u1"], "home_city": ["Rome"],
+         "custom_attributes.loyalty_points": [7], "custom_attributes.plan": ["pro"]}
+    )  # fmt: skip
+    snapshot, _ = build_day(empty_snapshot(), [(rules, changes)], date(2026, 11, 1))
+    assert snapshot.properties() == ["braze_plan"]
+    notes = left_out_notes([a, b, c])
+    assert notes == [
+        "a.yaml: import goal 'everyone': remaining_fields leaves out custom_attributes.loyalty_points, home_city: "
+        "export goal(s) b/back write them to these Braze users, so their values are profilesync's own, not "
+        "Braze's; map one under fields: to import it anyway"
+    ]
+
+
+LOOP = """\
+import:
+  - goal: braze_points
+    segment: All
+    identifiers: [{braze: external_id, profile: external_id}]
+    fields:
+      - {braze: custom_attributes.points, profile: points, strategy: sum}
+      - {braze: custom_attributes.points, profile: points_seen, strategy: set}
+"""
+
+
+def test_a_feedback_loop_is_refused_at_the_import_field_unless_accepted(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BRAZE_API_KEY", "k" * 36)
+    (tmp_path / "a.yaml").write_text(CONNECTION.format(name="a", root="/tmp/shared") + LOOP)
+    (tmp_path / "b.yaml").write_text(CONNECTION.format(name="b", root="/tmp/shared") + EXPORTS)
+    (error,) = validate_folder(tmp_path)
+    assert str(error).startswith(
+        f"{tmp_path / 'a.yaml'}:11:17: feedback loop: custom_attributes.points is read with sum and written by "
+        "export goal 'back' at b.yaml:14; every push would come back and be added again"
+    )
+    assert "echo: accept" in str(error)
+    (tmp_path / "a.yaml").write_text(
+        CONNECTION.format(name="a", root="/tmp/shared") + LOOP.replace("strategy: sum}", "strategy: sum, echo: accept}")
+    )
+    assert validate_folder(tmp_path) == []
+    (tmp_path / "b.yaml").write_text(CONNECTION.format(name="b", root="/tmp/elsewhere") + EXPORTS)
+    (tmp_path / "a.yaml").write_text(CONNECTION.format(name="a", root="/tmp/shared") + LOOP)
+    assert validate_folder(tmp_path) == []  # another store: no loop
+
+
+def test_each_property_records_the_goal_and_day_that_last_set_it() -> None:
+    crm = GoalRules("a/crm", [IdentifierRule("external_id", "external_id")], True, [FieldRule("country", "country")])
+    shop = GoalRules(
+        "a/shop", [IdentifierRule("external_id", "external_id")], False,
+        [FieldRule("country", "country"), FieldRule("custom_attributes.points", "points", "sum")],
+    )  # fmt: skip
+    row = {"braze_id": ["b1"], "_change": ["added"], "external_id": ["u1"]}
+    day1 = pl.DataFrame({**row, "_changed_fields": [["external_id", "country"]], "country": ["NL"]})
+    snapshot, _ = build_day(empty_snapshot(), [(crm, day1)], date(2026, 11, 1))
+    day2 = pl.DataFrame(
+        {**row, "_changed_fields": [["country", "custom_attributes.points"]], "country": ["NL"],
+         "custom_attributes.points": [5]}
+    )  # fmt: skip
+    snapshot, _ = build_day(snapshot, [(shop, day2)], date(2026, 11, 2))  # same country: its origin stays
+    profile = find_profile(snapshot, "external_id", "u1")
+    assert profile is not None and profile["provenance"] == {
+        "country": {"goal": "a/crm", "day": date(2026, 11, 1)},
+        "points": {"goal": "a/shop", "day": date(2026, 11, 2)},
+    }
