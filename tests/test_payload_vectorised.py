@@ -18,11 +18,18 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from pipeline import layout
 from pipeline.exports.members import members
 from pipeline.exports.payload import Previous, build_payload
+from pipeline.exports.steps import run_payload, run_segment_members
 from pipeline.mapping import load_connection_file
+from pipeline.profiles import read_snapshot, write_snapshot
+from pipeline.profiles.report import DayReport
 from pipeline.profiles.snapshot import Snapshot, canonical_profiles, empty_snapshot
+from pipeline.storage.local import LocalStore
+from pipeline.storage.parquet import read_parquet, write_parquet
 
+D1, D2 = "2026-11-01", "2026-11-02"
 PROPERTIES = ["text", "n", "f", "flag", "born", "seen", "seen_local", "tags", "nums", "floats", "obj", "mail",
               "tel", "birthday", "consent", "objs"]  # fmt: skip
 CONNECTION = """\
@@ -172,7 +179,7 @@ def _day2(snapshot: Snapshot, changed: list[str], quietly: str) -> Snapshot:
 def test_the_next_day_rebuilds_only_changed_members_and_matches_a_full_rebuild(tmp_path: Path) -> None:
     snapshot, connection, goal, current, interactions = _case(tmp_path, 4)
     day1 = build_payload(snapshot, connection, goal, current, interactions)
-    previous = Previous("2026-11-01", day1.values, day1.fingerprint)
+    previous = Previous("2026-11-01", day1.values, day1.fingerprint, "v1", "v1")
     has_identity = day1.rows["profile_id"].unique().sort()
     changed = has_identity.gather([3, 50, 120]).to_list()
     quietly = has_identity[7]
@@ -195,9 +202,47 @@ def test_the_next_day_rebuilds_only_changed_members_and_matches_a_full_rebuild(t
 def test_a_changed_property_type_rebuilds_everyone(tmp_path: Path) -> None:
     snapshot, connection, goal, current, interactions = _case(tmp_path, 5)
     day1 = build_payload(snapshot, connection, goal, current, interactions)
-    previous = Previous("2026-11-01", day1.values, day1.fingerprint)
+    previous = Previous("2026-11-01", day1.values, day1.fingerprint, "v1", "v1")
     floats = snapshot.profiles.with_columns(pl.col("n").cast(pl.Float64))  # 5 is now sent as 5.0
     day2 = Snapshot(floats, snapshot.identifiers, snapshot.sum_basis, snapshot.merges, snapshot.quarantine)
     incremental = build_payload(day2, connection, goal, current, interactions, previous)
     assert incremental.rebuilt == build_payload(day2, connection, goal, current, interactions).rebuilt
     assert "42.0" in incremental.rows.filter(pl.col("attribute") == "n")["value"].to_list()
+
+
+def test_values_built_from_a_snapshot_a_backfill_replaced_are_not_reused(tmp_path: Path) -> None:
+    """Day 1's snapshot rebuilt with other values (as a backfill does: same `_updated` days), then
+    day 2's payload: it must not reuse the values built from the replaced snapshot."""
+    snapshot, connection, goal, _, interactions = _case(tmp_path, 6)
+    store = LocalStore(tmp_path / "store")
+
+    def publish(day: str, profiles: Snapshot) -> None:
+        write_snapshot(store, day, profiles, DayReport(day))
+        write_parquet(store, layout.interactions(day), interactions)
+        run_segment_members(store, connection, goal, day)
+
+    def payload(day: str) -> pl.DataFrame:
+        return read_parquet(store, layout.export_payload(connection.name, goal.name, day))
+
+    changed = snapshot.profiles["profile_id"].gather([3, 50]).to_list()
+    publish(D1, snapshot)
+    run_payload(store, connection, goal, D1)
+    publish(D2, _day2(snapshot, changed, changed[0]))
+    first = run_payload(store, connection, goal, D2)
+    assert first["members_rebuilt"] <= len(changed) < first["members"]  # incremental while nothing was replaced
+
+    same_type = snapshot.profiles.schema["n"]  # a new type alone would rebuild everyone (the mapping check)
+    backfilled = snapshot.profiles.with_columns(pl.lit(4242, same_type).alias("n"))  # `_updated` stays day 1
+    day1 = Snapshot(backfilled, snapshot.identifiers, snapshot.sum_basis, snapshot.merges, snapshot.quarantine)
+    publish(D1, day1)
+    publish(D2, _day2(day1, changed, changed[0]))
+    again = run_payload(store, connection, goal, D2)
+
+    stored = read_snapshot(store, D2)
+    assert stored is not None
+    members_now = read_parquet(store, layout.segment_members(connection.name, goal.name, D2))
+    full = build_payload(stored, connection, goal, members_now, interactions)
+    assert_frame_equal(payload(D2), full.rows)
+    assert "4242" in payload(D2).filter(pl.col("attribute") == "n")["value"].to_list()
+    assert again["members_rebuilt"] == full.rebuilt == full.values.height > first["members_rebuilt"]
+    assert "snapshot of 2026-11-01 was rebuilt" in again["rebuild_reason"]

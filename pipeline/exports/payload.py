@@ -38,6 +38,7 @@ class Payload:
     values: pl.DataFrame = field(default_factory=pl.DataFrame)  # per member: `v<i>` texts, `x<i>` refused
     fingerprint: str = ""
     rebuilt: int = 0  # members whose values were built, not taken from the previous day
+    reason: str = ""  # why those members were rebuilt
 
 
 def positions(sorted_ids: pl.Series, ids: pl.Series) -> pl.Series:
@@ -238,24 +239,49 @@ def _fingerprint(snapshot: Snapshot, connection: Connection, goal: ExportGoal) -
 @dataclass(frozen=True)
 class Previous:
     """An earlier day's values (`Payload.values`) and that day: members whose profile has not
-    changed since (`_updated`) keep their property, permission and identifier values."""
+    changed since (`_updated`) keep their property, permission and identifier values.
+
+    That holds only while the values were built from the snapshot the store holds for that day
+    now: a backfill may rebuild it with other values and the same `_updated` days, and values
+    built before would then be stale without any profile looking changed. `built_from` is the
+    version (`profiles.store.snapshot_version`) they were built from, `snapshot_now` the one the
+    store holds now; None is unknown and never equal."""
 
     day: str
     values: pl.DataFrame
-    fingerprint: str
+    fingerprint: str  # the mapping they were built with (`_fingerprint`)
+    built_from: str | None
+    snapshot_now: str | None
+
+    def unusable(self, fingerprint: str) -> str | None:
+        """Why these values cannot be reused for a goal of mapping `fingerprint`; None: they can."""
+        if self.fingerprint != fingerprint:
+            return f"the mapping or property types changed since {self.day}"
+        if self.built_from is None or self.snapshot_now is None:
+            return f"the values of {self.day} do not record the profile snapshot they were built from"
+        if self.built_from != self.snapshot_now:
+            return f"the profile snapshot of {self.day} was rebuilt after its values were built (a backfill)"
+        return None
 
 
 def _all_values(
     snapshot: Snapshot, connection: Connection, goal: ExportGoal, inputs: pl.DataFrame,
     previous: Previous | None, dead: list[dict[str, Any]],
-) -> tuple[pl.DataFrame, int]:
-    """`profile_id`, `v<i>`, `x<i>` for every member in `inputs`, and how many members were rebuilt."""
+) -> tuple[pl.DataFrame, int, str]:
+    """`profile_id`, `v<i>`, `x<i>` for every member in `inputs`, how many members were rebuilt and why."""
     cached = [i for i, f in enumerate(goal.fields) if f.source.kind in CACHED_SOURCES]
     always = [i for i in range(len(goal.fields)) if i not in cached]
     fresh = _values(inputs, goal, always, connection, dead)
-    if previous is None or previous.fingerprint != _fingerprint(snapshot, connection, goal) or not cached:
+    if previous is None:
+        reason = "no earlier day's values"
+    elif not cached:
+        reason = "no field reads profiles"
+    else:
+        reason = previous.unusable(_fingerprint(snapshot, connection, goal)) or ""
+    if reason:
         return pl.concat([inputs.select("profile_id", "_row"), fresh, _values(inputs, goal, cached, connection, dead)],
-                         how="horizontal"), inputs.height  # fmt: skip
+                         how="horizontal"), inputs.height, reason  # fmt: skip
+    assert previous is not None
     kept = by_profile(previous.values)
     at = positions(kept["profile_id"], inputs["profile_id"])
     names = [f"{c}{i}" for i in cached for c in "vx"]
@@ -272,7 +298,9 @@ def _all_values(
             column.scatter(rows, rebuilt[name])
             columns.append(column)
     stale_rows = int(old["_stale"].sum())
-    return pl.concat([inputs.select("profile_id", "_row"), fresh, pl.DataFrame(columns)], how="horizontal"), stale_rows
+    reason = f"joined, left or changed since {previous.day}"
+    return pl.concat([inputs.select("profile_id", "_row"), fresh, pl.DataFrame(columns)], how="horizontal"), \
+        stale_rows, reason  # fmt: skip
 
 
 def _python_texts(
@@ -347,10 +375,10 @@ def build_payload(
     dead += [_dead(p, None, None, f"no export identifier ({wanted})") for p in missing]
     field_dead: list[dict[str, Any]] = []
     inputs = _raw_inputs(snapshot, goal, connection, members, identifiers, interactions).filter(has)
-    values, rebuilt = _all_values(snapshot, connection, goal, inputs, previous, field_dead)
+    values, rebuilt, reason = _all_values(snapshot, connection, goal, inputs, previous, field_dead)
     dead += _with_identities(field_dead, sent_as)
     fingerprint = _fingerprint(snapshot, connection, goal)
-    return Payload(_long(values, sent_as, goal), dead, values.drop("_row"), fingerprint, rebuilt)
+    return Payload(_long(values, sent_as, goal), dead, values.drop("_row"), fingerprint, rebuilt, reason)
 
 
 def _with_identities(letters: list[dict[str, Any]], sent_as: pl.DataFrame) -> list[dict[str, Any]]:

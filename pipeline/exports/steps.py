@@ -17,6 +17,7 @@ from pipeline.exports.members import members
 from pipeline.exports.payload import Previous, build_payload
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import read_snapshot
+from pipeline.profiles.store import snapshot_version
 from pipeline.push import PushReport, baseline_version, payload_points, push_changes, read_baseline
 from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import parquet_source, read_parquet, write_parquet
@@ -59,16 +60,19 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
         raise ObjectNotFound(f"{store.root} has no profile snapshot for {day}; materialize the profiles first")
     current = read_parquet(store, layout.segment_members(connection.name, goal.name, day))
     interactions = read_interactions(store, day) if uses_interactions(goal) else None
-    payload = build_payload(snapshot, connection, goal, current, interactions, _previous(store, connection, goal, day))
+    previous = _previous(store, connection, goal, day)
+    payload = build_payload(snapshot, connection, goal, current, interactions, previous)
     dead_key = layout.export_dead_letter(connection.name, goal.name, day)
     store.write_bytes(dead_key, "".join(json.dumps(d, default=str) + "\n" for d in payload.dead_letters).encode())
     key = layout.export_payload(connection.name, goal.name, day)
     write_parquet(store, key, payload.rows)
     values_key = layout.export_values(connection.name, goal.name, day)
-    write_parquet(store, values_key, payload.values, metadata={FINGERPRINT: payload.fingerprint})
+    built_from = {FINGERPRINT: payload.fingerprint, SNAPSHOT: snapshot_version(store, day) or ""}
+    write_parquet(store, values_key, payload.values, metadata=built_from)
     return {
         "members": current.height,
         "members_rebuilt": payload.rebuilt,
+        "rebuild_reason": payload.reason,
         "rows": payload.rows.height,
         "identities": payload.rows["identity"].n_unique(),
         "dead_letters": len(payload.dead_letters),
@@ -78,7 +82,8 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
     }
 
 
-FINGERPRINT = "profilesync.values_fingerprint"
+FINGERPRINT = "profilesync.values_fingerprint"  # values.parquet metadata: the mapping they were built with
+SNAPSHOT = "profilesync.snapshot_version"  # ... and the version of the day's profile snapshot they were built from
 
 
 def _previous(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> Previous | None:
@@ -88,8 +93,9 @@ def _previous(store: ObjectStore, connection: Connection, goal: ExportGoal, day:
     if before is None:
         return None
     key = layout.export_values(connection.name, goal.name, before)
-    fingerprint = pl.read_parquet_metadata(parquet_source(store, key)).get(FINGERPRINT, "")
-    return Previous(before, read_parquet(store, key), fingerprint)
+    metadata = pl.read_parquet_metadata(parquet_source(store, key))
+    return Previous(before, read_parquet(store, key), metadata.get(FINGERPRINT, ""), metadata.get(SNAPSHOT) or None,
+                    snapshot_version(store, before))  # fmt: skip
 
 
 def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
