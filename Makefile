@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # (parallel downloads, no per-package build step); it is pinned here because it installs the rest.
 UV_PIN := uv==0.13.10
 
-.PHONY: demo test lint setup lock clean
+.PHONY: demo test lint setup lock clean bench bench-quick
 
 setup: $(VENV)/.installed
 
@@ -38,6 +38,16 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# Benchmarks (not tests): generate their own data under bench/data/, run each case several times in
+# fresh processes and write bench/results/<case>.json; see bench/README.md. bench-quick is a smoke
+# run at small N (under 3 minutes) whose results go to bench/results/quick/, not the committed ones.
+bench: setup
+	$(BIN)/python bench/bench_export.py --users 1000000 --repeat 3
+	$(BIN)/python bench/bench_import.py --users 1000000
+
+bench-quick: setup
+	$(BIN)/python bench/bench_export.py --users 20000 --repeat 3 --results bench/results/quick
 
 clean:
 	rm -rf $(VENV) .demo

@@ -63,6 +63,13 @@ def export_payload(connection: str, goal: str, day: str) -> str:
     return step_file(connection, goal, "export_payload", day, "payload.parquet")
 
 
+VALUES_FILE = "values.parquet"  # each member's value texts, which the next day reuses where nothing changed
+
+
+def export_values(connection: str, goal: str, day: str) -> str:
+    return step_file(connection, goal, "export_payload", day, VALUES_FILE)
+
+
 def export_dead_letter(connection: str, goal: str, day: str) -> str:
     return step_file(connection, goal, "export_payload", day, "dead_letter.jsonl")
 

@@ -5,6 +5,9 @@ diff against the acknowledged baseline works attribute by attribute. A member is
 the first export identifier it has (the goal lists them in order of preference); a profile
 holding several values of that identifier (after a merge) is sent to each of those Braze
 users. A value Braze would refuse goes to the dead letters with the reason and is not sent.
+
+Values are built column by column with Polars (`encode`); the few values whose text or
+validity only the Python definition in `values` can settle (see `encode`) are done one by one.
 """
 
 from __future__ import annotations
@@ -14,79 +17,337 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.exports.encode import Encoded, encoded, json_string
 from pipeline.exports.members import SEGMENTS
-from pipeline.exports.values import InvalidValue, canonical, check, identity, is_empty, printable, to_braze
+from pipeline.exports.values import InvalidValue, canonical, check, identity, printable, to_braze
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import Snapshot
+from pipeline.profiles.snapshot import UPDATED
 
 PAYLOAD_SCHEMA = pl.Schema(
     {"profile_id": pl.String(), "identity": pl.String(), "attribute": pl.String(), "value": pl.String()}
 )
 MAX_INTERACTIONS = 500  # Braze's array limit: the most recent ones are sent
+RAW = "raw"
 
 
 @dataclass
 class Payload:
     rows: pl.DataFrame
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    values: pl.DataFrame = field(default_factory=pl.DataFrame)  # per member: `v<i>` texts, `x<i>` refused
+    fingerprint: str = ""
+    rebuilt: int = 0  # members whose values were built, not taken from the previous day
+    reason: str = ""  # why those members were rebuilt
+
+
+def positions(sorted_ids: pl.Series, ids: pl.Series) -> pl.Series:
+    """Row of each of `ids` in `sorted_ids` (sorted, unique), null where absent.
+
+    Every frame here is sorted by profile_id, so a binary search aligns them; a hash join on
+    the text ids cost several times more at a million profiles."""
+    if sorted_ids.is_empty():
+        return pl.repeat(None, ids.len(), dtype=pl.UInt32, eager=True)
+    at = sorted_ids.search_sorted(ids, side="left").clip(upper_bound=sorted_ids.len() - 1).cast(pl.UInt32)
+    return pl.select(pl.when(sorted_ids.gather(at) == ids).then(at)).to_series().alias("row")
+
+
+def by_profile(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` sorted by profile_id (snapshot files already are: then this only checks)."""
+    return frame if frame["profile_id"].is_sorted() else frame.sort("profile_id", maintain_order=True)
 
 
 def identities(identifiers: pl.DataFrame, goal: ExportGoal) -> pl.DataFrame:
-    """(profile_id, braze kind, value) of the preferred identifier each member has; maybe several values."""
-    preference = pl.DataFrame(
-        {"kind": [m.profile for m in goal.identifiers], "braze": [m.braze for m in goal.identifiers],
-         "rank": list(range(len(goal.identifiers)))}
-    )  # fmt: skip
-    held = (
-        identifiers.join(preference, on="kind")
-        .with_columns(pl.col("rank").min().over("profile_id").alias("best"))
-        .filter(pl.col("rank") == pl.col("best"))
+    """(profile_id, braze kind, value, other columns) of the preferred identifier each member has;
+    maybe several values. `identifiers` is sorted by (profile_id, kind, value), as snapshots keep it."""
+    ranks: dict[str, int] = {}
+    brazes: dict[str, str] = {}
+    for rank, m in enumerate(goal.identifiers):
+        ranks.setdefault(m.profile, rank)
+        brazes.setdefault(m.profile, m.braze)
+    held = identifiers.filter(pl.col("kind").is_in(list(ranks))).with_columns(
+        pl.col("kind").replace_strict(ranks, return_dtype=pl.Int64).alias("rank"),
+        pl.col("kind").replace_strict(brazes, return_dtype=pl.String).alias("braze"),
     )
-    return held.select("profile_id", "braze", "value").sort("profile_id", "value")
+    key = "_row" if "_row" in held.columns else "profile_id"
+    held = held.filter(pl.col("rank") == pl.col("rank").min().over(key))
+    extra = [c for c in identifiers.columns if c not in ("profile_id", "kind", "value")]
+    return held.select("profile_id", "braze", "value", *extra)
 
 
-def _interaction_lists(identifiers: pl.DataFrame, interactions: pl.DataFrame | None) -> dict[str, list[str]]:
+def _identity_text(kind: str) -> Encoded:
+    """`values.identity(kind, value)` for the values that certainly pass its checks."""
+    value = pl.col("value")
+    if kind.startswith("user_alias:"):
+        label = kind.split(":", 1)[1]
+        prefix = '{"user_alias":{"alias_label":' + canonical(label) + ',"alias_name":'
+        text = pl.concat_str(pl.lit(prefix), json_string(value), pl.lit("}}"))
+        size = value.str.len_bytes()
+        label_ok = 0 < len(label.encode()) <= 236
+        return Encoded(text, (size > 0) & (size <= 236) & pl.lit(label_ok))
+    text = pl.concat_str(pl.lit("{" + canonical(kind) + ":"), json_string(value), pl.lit("}"))
+    if kind == "external_id":
+        return Encoded(text, (value.str.len_bytes() > 0) & (value.str.len_bytes() <= 987))
+    if kind in ("email", "phone"):
+        return encoded(value, pl.String(), kind)._replace(text=text)
+    return Encoded(text, pl.lit(True))
+
+
+def _identities(held: pl.DataFrame, dead: list[dict[str, Any]]) -> pl.DataFrame:
+    """`held` with the `identity` text of each valid identifier; dead letters for the others."""
+    text, fast = pl.lit(None, pl.String), pl.lit(False)
+    for kind in held["braze"].unique().sort().to_list():
+        kind_text, kind_fast = _identity_text(kind)
+        text = pl.when(pl.col("braze") == kind).then(kind_text).otherwise(text)
+        fast = pl.when(pl.col("braze") == kind).then(kind_fast.fill_null(False)).otherwise(fast)
+    frame = held.with_columns(text.alias("identity"), fast.alias("fast"))
+    rows = frame.select(pl.arg_where(~pl.col("fast"))).to_series()
+    texts: list[str | None] = []
+    for profile_id, kind, value in frame[rows].select("profile_id", "braze", "value").iter_rows():
+        try:
+            texts.append(identity(kind, value))
+        except InvalidValue as exc:
+            texts.append(None)
+            dead.append(_dead(profile_id, kind, value, str(exc)))
+    column = frame["identity"].clone()
+    column.scatter(rows, pl.Series(texts, dtype=pl.String))
+    return frame.with_columns(column).filter(pl.col("identity").is_not_null()).drop("fast")
+
+
+def _interaction_lists(identifiers: pl.DataFrame, interactions: pl.DataFrame | None) -> pl.DataFrame:
     if interactions is None or interactions.is_empty():
-        return {}
+        return pl.DataFrame(schema={"profile_id": pl.String, RAW: pl.List(pl.String)})
     viewed = interactions.join(identifiers, on=["kind", "value"]).sort("viewed_at", "interaction_id")
     recent = pl.col("interaction_id").unique(maintain_order=True).tail(MAX_INTERACTIONS)
-    grouped = viewed.group_by("profile_id").agg(recent)
-    return dict(zip(grouped["profile_id"].to_list(), grouped["interaction_id"].to_list(), strict=True))
+    return viewed.group_by("profile_id").agg(recent.alias(RAW)).sort("profile_id")
+
+
+def _first_identifiers(identifiers: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """(profile_id, value): the smallest value of identifier `kind` each profile holds."""
+    held = identifiers.filter(pl.col("kind") == kind).select("profile_id", "value")
+    return held.group_by("profile_id").agg(pl.col("value").min())
+
+
+def _property(source: Any, connection: Connection) -> str:
+    """The profile property a property or permission source reads."""
+    return source.property if source.kind == "property" else connection.permission(source.permission).property
+
+
+def _raw_inputs(
+    snapshot: Snapshot, goal: ExportGoal, connection: Connection, members: pl.DataFrame, identifiers: pl.DataFrame,
+    interactions: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """One row per member (in `members` order): `profile_id`, `_row` (its row in `members`),
+    `_updated`, and each field's raw value as `r<i>`. `identifiers` carry their member's `_row`."""
+    profiles = by_profile(snapshot.profiles)
+    n = members.height
+    at = positions(profiles["profile_id"], members["profile_id"])
+    wanted = {_property(f.source, connection) for f in goal.fields if f.source.kind in ("property", "permission")}
+    wanted = {w for w in wanted if w in profiles.columns}
+    frame = pl.concat([members.select("profile_id", pl.col(SEGMENTS).alias("_segments"),
+                                      pl.int_range(n, dtype=pl.UInt32).alias("_row")),
+                       profiles.select(UPDATED, *sorted(wanted)).gather(at)], how="horizontal")  # fmt: skip
+    columns = []
+    for i, export_field in enumerate(goal.fields):
+        source, name = export_field.source, f"r{i}"
+        match source.kind:
+            case "property" | "permission":
+                prop = _property(source, connection)
+                columns.append(pl.col(prop).alias(name) if prop in wanted else pl.lit(None).alias(name))
+            case "identifier":
+                first = identifiers.filter(pl.col("kind") == source.identifier).unique("_row", keep="first",
+                                                                                       maintain_order=True)  # fmt: skip
+                column = pl.repeat(None, n, dtype=pl.String, eager=True).alias(f"_id{i}")
+                column.scatter(first["_row"], first["value"])
+                frame = frame.with_columns(column)
+                columns.append(pl.col(f"_id{i}").alias(name))
+            case "segments":
+                columns.append(pl.col("_segments").alias(name))
+            case "interactions":
+                lists = _interaction_lists(identifiers.drop("_row"), interactions).rename({RAW: f"_in{i}"})
+                frame = frame.join(lists, on="profile_id", how="left", maintain_order="left")
+                columns.append(pl.col(f"_in{i}").alias(name))
+            case "static":
+                columns.append(pl.lit(source.static).alias(name))
+            case _:
+                raise ValueError(f"unknown export source {source.kind!r}")
+    return frame.select("profile_id", "_row", UPDATED, *columns)
+
+
+def _not_empty(raw: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.String:
+        return raw.is_not_null() & (raw != "")
+    if isinstance(dtype, pl.List):
+        return raw.is_not_null() & (raw.list.len() > 0)
+    return raw.is_not_null()
+
+
+def _field_text(export_field: Any, raw: pl.Expr, dtype: pl.DataType, connection: Connection) -> Encoded:
+    """One field's value text, and where Polars settles it (see `encode`)."""
+    source, attribute = export_field.source, export_field.braze
+    if source.kind == "permission":
+        if dtype != pl.String:
+            return Encoded(pl.lit(None, pl.String), pl.lit(False))
+        levels = connection.permission(source.permission).levels
+        state = raw.replace_strict(levels, default=None, return_dtype=pl.String)
+        text, fast = encoded(state, pl.String(), attribute)
+        return Encoded(text, fast & state.is_not_null())
+    if source.kind == "static":
+        return _static(source.static, attribute)
+    return encoded(raw, dtype, attribute)
+
+
+def _values(
+    inputs: pl.DataFrame, goal: ExportGoal, fields: list[int], connection: Connection, dead: list[dict[str, Any]]
+) -> pl.DataFrame:
+    """Per row of `inputs`, each listed field's value text as `v<i>` (null: nothing to send) and
+    `x<i>`, true where the value was refused (its dead letter is added to `dead`)."""
+    texts, slow = [], []
+    for i in fields:
+        raw, dtype = pl.col(f"r{i}"), inputs.schema[f"r{i}"]
+        text, fast = _field_text(goal.fields[i], raw, dtype, connection)
+        present = _not_empty(raw, dtype)
+        texts.append(pl.when(present & fast).then(text).otherwise(None).cast(pl.String).alias(f"v{i}"))
+        slow.append((present & ~fast.fill_null(False)).alias(f"s{i}"))
+    wide = inputs.select(*texts, *slow)
+    refused = []
+    for i in fields:
+        rows = wide.select(pl.arg_where(pl.col(f"s{i}"))).to_series()
+        column, bad = wide[f"v{i}"].clone(), pl.Series(f"x{i}", [False] * wide.height)
+        if not rows.is_empty():
+            texts_i = _python_texts(goal.fields[i], inputs, f"r{i}", rows, connection, dead)
+            column.scatter(rows, texts_i)
+            bad.scatter(rows, [t is None for t in texts_i])
+        wide = wide.with_columns(column)
+        refused.append(bad)
+    return wide.select(*(f"v{i}" for i in fields)).with_columns(refused)
+
+
+CACHED_SOURCES = ("property", "permission", "identifier")  # what `_updated` covers
+
+
+def _fingerprint(snapshot: Snapshot, connection: Connection, goal: ExportGoal) -> str:
+    """What yesterday's values depend on besides the profiles' own values: the field mapping,
+    the permission levels and the type of every property read. Reuse only when it is equal."""
+    fields = [f.model_dump(mode="json") if hasattr(f, "model_dump") else repr(f) for f in goal.fields]
+    permissions = {k: v.model_dump(mode="json") for k, v in sorted(connection.permissions.items())}
+    read = {_property(f.source, connection) for f in goal.fields if f.source.kind in ("property", "permission")}
+    types = {name: str(dtype) for name, dtype in snapshot.profiles.schema.items() if name in read}
+    return canonical({"format": 1, "fields": fields, "permissions": permissions, "types": types})
 
 
 @dataclass(frozen=True)
-class Sources:
-    """What export fields read, narrowed to the goal's members."""
+class Previous:
+    """An earlier day's values (`Payload.values`) and that day: members whose profile has not
+    changed since (`_updated`) keep their property, permission and identifier values.
 
-    connection: Connection
-    members: pl.DataFrame
-    profiles: pl.DataFrame
-    identifiers: pl.DataFrame
-    interactions: pl.DataFrame | None
+    That holds only while the values were built from the snapshot the store holds for that day
+    now: a backfill may rebuild it with other values and the same `_updated` days, and values
+    built before would then be stale without any profile looking changed. `built_from` is the
+    version (`profiles.store.snapshot_version`) they were built from, `snapshot_now` the one the
+    store holds now; None is unknown and never equal."""
 
-    def values(self, source: Any) -> dict[str, Any]:
-        """profile_id → raw value of one export field's source (absent: no value)."""
-        match source.kind:
-            case "property":
-                return self._column(source.property)
-            case "permission":
-                return self._column(self.connection.permission(source.permission).property)
-            case "identifier":
-                held = self.identifiers.filter(pl.col("kind") == source.identifier).sort("profile_id", "value")
-                first = held.group_by("profile_id", maintain_order=True).first()
-                return dict(first.select("profile_id", "value").iter_rows())
-            case "segments":
-                return dict(self.members.select("profile_id", SEGMENTS).iter_rows())
-            case "interactions":
-                return _interaction_lists(self.identifiers, self.interactions)
-            case "static":
-                return dict.fromkeys(self.members["profile_id"].to_list(), source.static)
-        raise ValueError(f"unknown export source {source.kind!r}")
+    day: str
+    values: pl.DataFrame
+    fingerprint: str  # the mapping they were built with (`_fingerprint`)
+    built_from: str | None
+    snapshot_now: str | None
 
-    def _column(self, name: str) -> dict[str, Any]:
-        if name not in self.profiles.columns:
-            return {}  # no profile has the property yet
-        return dict(self.profiles.select("profile_id", name).iter_rows())
+    def unusable(self, fingerprint: str) -> str | None:
+        """Why these values cannot be reused for a goal of mapping `fingerprint`; None: they can."""
+        if self.fingerprint != fingerprint:
+            return f"the mapping or property types changed since {self.day}"
+        if self.built_from is None or self.snapshot_now is None:
+            return f"the values of {self.day} do not record the profile snapshot they were built from"
+        if self.built_from != self.snapshot_now:
+            return f"the profile snapshot of {self.day} was rebuilt after its values were built (a backfill)"
+        return None
+
+
+def _all_values(
+    snapshot: Snapshot, connection: Connection, goal: ExportGoal, inputs: pl.DataFrame,
+    previous: Previous | None, dead: list[dict[str, Any]],
+) -> tuple[pl.DataFrame, int, str]:
+    """`profile_id`, `v<i>`, `x<i>` for every member in `inputs`, how many members were rebuilt and why."""
+    cached = [i for i, f in enumerate(goal.fields) if f.source.kind in CACHED_SOURCES]
+    always = [i for i in range(len(goal.fields)) if i not in cached]
+    fresh = _values(inputs, goal, always, connection, dead)
+    if previous is None:
+        reason = "no earlier day's values"
+    elif not cached:
+        reason = "no field reads profiles"
+    else:
+        reason = previous.unusable(_fingerprint(snapshot, connection, goal)) or ""
+    if reason:
+        return pl.concat([inputs.select("profile_id", "_row"), fresh, _values(inputs, goal, cached, connection, dead)],
+                         how="horizontal"), inputs.height, reason  # fmt: skip
+    assert previous is not None
+    kept = by_profile(previous.values)
+    at = positions(kept["profile_id"], inputs["profile_id"])
+    names = [f"{c}{i}" for i in cached for c in "vx"]
+    old = pl.concat([inputs.select("_updated"), kept.select(*names).gather(at)], how="horizontal")
+    changed = (pl.col("_updated") > pl.lit(previous.day).str.to_date()).fill_null(True)
+    stale = pl.lit(at.is_null()) | changed  # a joiner, or a profile changed since that day
+    old = old.with_columns(stale.alias("_stale"))
+    columns = []
+    for i in cached:  # a value refused before is checked again, so its dead letter is written again
+        rows = old.select(pl.arg_where(pl.col("_stale") | pl.col(f"x{i}").fill_null(False))).to_series()
+        rebuilt = _values(inputs[rows], goal, [i], connection, dead)
+        for name in (f"v{i}", f"x{i}"):
+            column = (old[name].fill_null(False) if name.startswith("x") else old[name]).clone()
+            column.scatter(rows, rebuilt[name])
+            columns.append(column)
+    stale_rows = int(old["_stale"].sum())
+    reason = f"joined, left or changed since {previous.day}"
+    return pl.concat([inputs.select("profile_id", "_row"), fresh, pl.DataFrame(columns)], how="horizontal"), \
+        stale_rows, reason  # fmt: skip
+
+
+def _python_texts(
+    export_field: Any, inputs: pl.DataFrame, column: str, rows: pl.Series, connection: Connection,
+    dead: list[dict[str, Any]],
+) -> list[str | None]:
+    """The Python definition of the values at `rows` (null and a dead letter for a refused one)."""
+    source, attribute = export_field.source, export_field.braze
+    picked = inputs[rows]
+    texts: list[str | None] = []
+    for profile_id, raw in picked.select("profile_id", column).iter_rows():
+        try:
+            value = to_braze(raw)
+            if source.kind == "permission":
+                value = _permission_state(connection, source.permission, value)
+            texts.append(canonical(check(attribute, value)))
+        except InvalidValue as exc:
+            texts.append(None)
+            dead.append({**_dead(profile_id, attribute, raw, str(exc)), "identities": []})
+    return texts
+
+
+def _static(value: Any, attribute: str) -> Encoded:
+    try:
+        text = canonical(check(attribute, to_braze(value)))
+    except InvalidValue:
+        return Encoded(pl.lit(None, pl.String), pl.lit(False))  # every member's dead letter says why
+    return Encoded(pl.lit(text), pl.lit(True))
+
+
+def _long(values: pl.DataFrame, sent_as: pl.DataFrame, goal: ExportGoal) -> pl.DataFrame:
+    """The wide values as payload rows, sorted by identity and attribute without sorting them all:
+    identities are sorted once and each one's values are laid out in attribute order."""
+    if not goal.fields:
+        return PAYLOAD_SCHEMA.to_frame()
+    order = sorted(range(len(goal.fields)), key=lambda i: goal.fields[i].braze)
+    names = pl.Series([goal.fields[i].braze for i in order], dtype=pl.String)
+    at = values["_row"].search_sorted(sent_as["_row"], side="left")  # every identity's member has values
+    cells = values.select(*(f"v{i}" for i in order)).gather(at)
+    wide = pl.concat([sent_as.select("profile_id", "identity"), cells], how="horizontal").sort("identity")
+    rows = wide.select(
+        "profile_id",
+        "identity",
+        pl.lit(names.implode()).first().alias("attribute"),
+        pl.concat_list([f"v{i}" for i in order]).alias("value"),
+    ).explode(["attribute", "value"])
+    return rows.filter(pl.col("value").is_not_null()).select(PAYLOAD_SCHEMA.names()).cast(PAYLOAD_SCHEMA)
 
 
 def build_payload(
@@ -95,45 +356,40 @@ def build_payload(
     goal: ExportGoal,
     members: pl.DataFrame,
     interactions: pl.DataFrame | None,
+    previous: Previous | None = None,
 ) -> Payload:
-    member_ids = members["profile_id"].implode()
-    sources = Sources(
-        connection,
-        members,
-        snapshot.profiles.filter(pl.col("profile_id").is_in(member_ids)),
-        snapshot.identifiers.filter(pl.col("profile_id").is_in(member_ids)),
-        interactions,
-    )
+    """The day's payload; with `previous`, only members whose inputs may have changed are rebuilt."""
     dead: list[dict[str, Any]] = []
-    identity_rows: dict[str, list[str]] = {}
-    for profile_id, kind, value in identities(sources.identifiers, goal).iter_rows():
-        try:
-            identity_rows.setdefault(profile_id, []).append(identity(kind, value))
-        except InvalidValue as exc:
-            dead.append(_dead(profile_id, kind, value, str(exc)))
+    members = by_profile(members)
+    identifiers = by_profile(snapshot.identifiers)
+    identifiers = identifiers.with_columns(positions(members["profile_id"], identifiers["profile_id"]).alias("_row"))
+    identifiers = identifiers.filter(pl.col("_row").is_not_null())
+    held = identities(identifiers, goal)
+    sent_as = _identities(held, dead)
+    # A member whose identifiers Braze would all refuse has their dead letters, not this one;
+    # its values are still checked, so their letters show everything to fix at once.
+    has = pl.repeat(False, members.height, dtype=pl.Boolean, eager=True)
+    has.scatter(held["_row"], True)
     wanted = ", ".join(m.profile for m in goal.identifiers)
-    dead += [
-        _dead(p, None, None, f"no export identifier ({wanted})")
-        for p in members["profile_id"].to_list()
-        if p not in identity_rows
-    ]
-    rows: list[tuple[str, str, str, str]] = []
-    for export_field in goal.fields:
-        for profile_id, raw in sources.values(export_field.source).items():
-            if profile_id not in identity_rows or is_empty(raw):
-                continue
-            try:
-                value = to_braze(raw)
-                if export_field.source.kind == "permission":
-                    value = _permission_state(connection, export_field.source.permission, value)
-                text = canonical(check(export_field.braze, value))
-            except InvalidValue as exc:
-                letter = _dead(profile_id, export_field.braze, raw, str(exc))
-                dead.append({**letter, "identities": identity_rows[profile_id]})
-                continue
-            rows += [(profile_id, ident, export_field.braze, text) for ident in identity_rows[profile_id]]
-    frame = pl.DataFrame(rows, schema=PAYLOAD_SCHEMA, orient="row").sort("identity", "attribute")
-    return Payload(frame, dead)
+    missing = members.filter(~has)["profile_id"].to_list()
+    dead += [_dead(p, None, None, f"no export identifier ({wanted})") for p in missing]
+    field_dead: list[dict[str, Any]] = []
+    inputs = _raw_inputs(snapshot, goal, connection, members, identifiers, interactions).filter(has)
+    values, rebuilt, reason = _all_values(snapshot, connection, goal, inputs, previous, field_dead)
+    dead += _with_identities(field_dead, sent_as)
+    fingerprint = _fingerprint(snapshot, connection, goal)
+    return Payload(_long(values, sent_as, goal), dead, values.drop("_row"), fingerprint, rebuilt, reason)
+
+
+def _with_identities(letters: list[dict[str, Any]], sent_as: pl.DataFrame) -> list[dict[str, Any]]:
+    """The dead letters of a field, each with the identities its member would have been sent to."""
+    if not letters:
+        return letters
+    ids = pl.DataFrame({"profile_id": [d["profile_id"] for d in letters]})
+    mine = sent_as.filter(pl.col("profile_id").is_in(ids["profile_id"].implode()))
+    lists = ids.join(mine.group_by("profile_id").agg("identity"), on="profile_id", how="left")
+    by_id = dict(zip(lists["profile_id"].to_list(), lists["identity"].to_list(), strict=True))
+    return [{**d, "identities": by_id[d["profile_id"]] or []} for d in letters]
 
 
 def _dead(profile_id: str, attribute: str | None, value: Any, reason: str) -> dict[str, Any]:

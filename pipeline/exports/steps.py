@@ -11,15 +11,16 @@ import polars as pl
 from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.braze.rules import MAX_TRACK_OBJECTS
-from pipeline.exports.changes import diff_payload
+from pipeline.exports.changes import diff_payload, narrow
 from pipeline.exports.interactions import read_interactions
 from pipeline.exports.members import members
-from pipeline.exports.payload import build_payload
+from pipeline.exports.payload import Previous, build_payload
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import read_snapshot
+from pipeline.profiles.store import snapshot_version
 from pipeline.push import PushReport, baseline_version, payload_points, push_changes, read_baseline
 from pipeline.storage import ObjectNotFound, ObjectStore
-from pipeline.storage.parquet import read_parquet, write_parquet
+from pipeline.storage.parquet import parquet_source, read_parquet, write_parquet
 
 Progress = Callable[[str], None]
 
@@ -59,12 +60,19 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
         raise ObjectNotFound(f"{store.root} has no profile snapshot for {day}; materialize the profiles first")
     current = read_parquet(store, layout.segment_members(connection.name, goal.name, day))
     interactions = read_interactions(store, day) if uses_interactions(goal) else None
-    payload = build_payload(snapshot, connection, goal, current, interactions)
+    previous = _previous(store, connection, goal, day)
+    payload = build_payload(snapshot, connection, goal, current, interactions, previous)
     dead_key = layout.export_dead_letter(connection.name, goal.name, day)
     store.write_bytes(dead_key, "".join(json.dumps(d, default=str) + "\n" for d in payload.dead_letters).encode())
     key = layout.export_payload(connection.name, goal.name, day)
     write_parquet(store, key, payload.rows)
+    values_key = layout.export_values(connection.name, goal.name, day)
+    built_from = {FINGERPRINT: payload.fingerprint, SNAPSHOT: snapshot_version(store, day) or ""}
+    write_parquet(store, values_key, payload.values, metadata=built_from)
     return {
+        "members": current.height,
+        "members_rebuilt": payload.rebuilt,
+        "rebuild_reason": payload.reason,
         "rows": payload.rows.height,
         "identities": payload.rows["identity"].n_unique(),
         "dead_letters": len(payload.dead_letters),
@@ -72,6 +80,22 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
         "dead_letter_key": dead_key,
         "frame": payload.rows,
     }
+
+
+FINGERPRINT = "profilesync.values_fingerprint"  # values.parquet metadata: the mapping they were built with
+SNAPSHOT = "profilesync.snapshot_version"  # ... and the version of the day's profile snapshot they were built from
+
+
+def _previous(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> Previous | None:
+    """The latest earlier day's values, to rebuild only what changed since; None when there is none."""
+    folder = layout.step_folder(connection.name, goal.name, "export_payload")
+    before = layout.latest_day_before(store, folder, layout.VALUES_FILE, day)
+    if before is None:
+        return None
+    key = layout.export_values(connection.name, goal.name, before)
+    metadata = pl.read_parquet_metadata(parquet_source(store, key))
+    return Previous(before, read_parquet(store, key), metadata.get(FINGERPRINT, ""), metadata.get(SNAPSHOT) or None,
+                    snapshot_version(store, before))  # fmt: skip
 
 
 def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
@@ -84,6 +108,8 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
     version = baseline_version(store, connection.name, goal.name)
     baseline = read_baseline(store, connection.name, goal.name)
     attributes = sorted({f.braze for f in goal.fields})
+    rows = payload.height
+    payload, baseline = narrow(payload, baseline, attributes)  # once for both diffs below
     diff = diff_payload(payload, baseline, attributes=attributes, day=day, delta=goal.delta, on_leave=goal.on_leave)
     changes = diff.changes
     write_parquet(store, layout.export_held_back(connection.name, goal.name, day), diff.held_back)
@@ -94,6 +120,7 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
     full = diff_payload(payload, baseline, attributes=attributes, day=day, delta="profiles", on_leave=goal.on_leave)
     users = changes["identity"].n_unique()
     return {
+        "payload_rows": rows,
         "users": users,
         "attributes": changes.height,
         "removals": changes["value"].null_count(),

@@ -61,7 +61,7 @@ def check(attribute: str, value: Any) -> Any:
         raise InvalidValue(f"{value!r} is not an e-mail address Braze accepts (EMAIL_BAD_FORMAT)")
     if attribute == "phone" and not rules.is_valid_phone(value):
         raise InvalidValue(f"{value!r} is not a phone number Braze accepts (E.164, e.g. +15555550123)")
-    if attribute in SUBSCRIPTION_ATTRIBUTES and value not in rules.SUBSCRIPTION_STATES:
+    if attribute in SUBSCRIPTION_ATTRIBUTES and (not isinstance(value, str) or value not in rules.SUBSCRIPTION_STATES):
         states = ", ".join(sorted(rules.SUBSCRIPTION_STATES))
         raise InvalidValue(f"{attribute} must be one of {states}, not {value!r}")
     if attribute == "dob" and rules.parse_dob(value) is None:

@@ -8,6 +8,7 @@ on a laptop and on S3.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from datetime import date
@@ -26,7 +27,7 @@ from pipeline.layout import (
 from pipeline.profiles.report import DayReport
 from pipeline.profiles.snapshot import QUARANTINE_SCHEMA, Snapshot, as_date, empty_snapshot
 from pipeline.storage import ObjectNotFound, ObjectStore
-from pipeline.storage.parquet import read_parquet, write_parquet
+from pipeline.storage.parquet import read_parquet, write_parquet_digest
 
 FORMAT = 1
 
@@ -51,11 +52,12 @@ def write_snapshot(
     files: dict[str, dict[str, Any]] = {}
     for name, filename in PROFILE_FILES.items():
         frame: pl.DataFrame = getattr(snapshot, name)
-        size = write_parquet(store, folder + filename, frame)
-        files[name] = {"key": folder + filename, "rows": frame.height, "bytes": size}
+        size, digest = write_parquet_digest(store, folder + filename, frame)
+        files[name] = {"key": folder + filename, "rows": frame.height, "bytes": size, "sha256": digest}
     lines = snapshot.quarantine.write_ndjson().encode()
     store.write_bytes(folder + PROFILES_QUARANTINE, lines)
-    files["quarantine"] = {"key": folder + PROFILES_QUARANTINE, "rows": snapshot.quarantine.height, "bytes": len(lines)}
+    files["quarantine"] = {"key": folder + PROFILES_QUARANTINE, "rows": snapshot.quarantine.height,
+                           "bytes": len(lines), "sha256": hashlib.sha256(lines).hexdigest()}  # fmt: skip
     manifest = {
         "format": FORMAT,
         "day": as_date(day).isoformat(),
@@ -88,6 +90,20 @@ def read_snapshot(store: ObjectStore, day: date | str) -> Snapshot | None:
         if getattr(snapshot, name).height != entry["rows"]:
             raise ValueError(f"{store.uri(entry['key'])} does not match {store.uri(key)}; rebuild profiles of {day}")
     return snapshot
+
+
+def snapshot_version(store: ObjectStore, day: date | str) -> str | None:
+    """A version of the snapshot of `day` that changes whenever any of its content does (a rebuild
+    by a backfill with other values): the SHA-256 of its manifest, which records each file's SHA-256.
+    None when the day has no snapshot, or one written before the files' digests were recorded."""
+    try:
+        data = store.read_bytes(manifest_key(day))
+    except ObjectNotFound:
+        return None
+    files = json.loads(data).get("files", {})
+    if not files or not all("sha256" in entry for entry in files.values()):
+        return None
+    return hashlib.sha256(data).hexdigest()
 
 
 def snapshot_covers(store: ObjectStore, day: date | str) -> dict[str, list[str]]:

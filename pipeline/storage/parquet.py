@@ -6,6 +6,7 @@ write, so a crashed run never leaves half a Parquet file where a reader looks.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -24,14 +25,24 @@ def write_parquet(
 
     `metadata` goes into the file's key-value metadata, so facts about columns travel with them.
     """
+    return write_parquet_digest(store, key, frame, metadata)[0]
+
+
+def write_parquet_digest(
+    store: ObjectStore, key: str, frame: pl.DataFrame | pl.LazyFrame, metadata: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """`write_parquet`, also returning the SHA-256 of the bytes published: a version of the content
+    that readers can compare without reading the file (snapshot manifests record it)."""
     with tempfile.TemporaryDirectory(prefix="profilesync-") as folder:
         path = Path(folder) / "part.parquet"
         if isinstance(frame, pl.LazyFrame):
             frame.sink_parquet(path, compression=COMPRESSION, metadata=metadata)
         else:
             frame.write_parquet(path, compression=COMPRESSION, statistics=True, metadata=metadata)
+        with path.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
         store.upload(key, path)
-        return path.stat().st_size
+        return path.stat().st_size, digest
 
 
 def parquet_source(store: ObjectStore, key: str) -> str:
