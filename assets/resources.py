@@ -7,6 +7,8 @@ never its value, and nothing reads it before a run starts.
 from __future__ import annotations
 
 import os
+import threading
+from typing import Any
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -53,7 +55,25 @@ class StoreResource(dg.ConfigurableResource):
     s3: S3Resource
 
     def store(self) -> ObjectStore:
-        return open_store(self.uri, s3_client=self.s3.get_client() if self.uri.startswith("s3://") else None)
+        return open_store(self.uri, s3_client=shared_client(self.s3) if self.uri.startswith("s3://") else None)
+
+
+# Variables boto3's credential chain reads: a client keeps the credentials it was built with,
+# so a change of any of them must build a new one.
+_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+_clients: dict[tuple[str, tuple[str | None, ...]], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(s3: S3Resource) -> Any:
+    """One client per S3 configuration and credentials in a process. Building one loads
+    botocore's service model (1-2 s of CPU), and every step opens its stores; boto3 clients are
+    thread-safe, so the steps of a run and the runs of a process share it."""
+    key = (repr(sorted(s3.model_dump().items())), tuple(os.environ.get(v) for v in _CREDENTIAL_VARIABLES))
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = s3.get_client()
+        return _clients[key]
 
 
 def braze_key(connection: Connection) -> str:
