@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from test_push import D1, D2, D3, REMOVE, C, frame, push, track_bodies, uid
 
 from pipeline import layout
-from pipeline.push import canonical, read_baseline
+from pipeline.push import PushError, canonical, read_baseline
 from pipeline.push.undo import UndoRefused, plan_undo, run_undo
 from pipeline.runs import list_runs
 from pipeline.storage import open_store
@@ -170,3 +170,26 @@ def test_the_command_plans_sends_once_and_records_the_undo(sandbox, store, tmp_p
     assert again.stderr.count("\n") == 1 and f"refused: {D2} is already undone" in again.stderr
     [record] = list_runs(store, C)
     assert (record.job, record.day, record.status, record.counts["updated"]) == ("undo", D2, "SUCCESS", 2)
+
+
+def test_a_failed_undo_is_resumed_and_sends_only_the_rest(sandbox, store) -> None:
+    push(sandbox, store, D1, frame([(uid(i), "tier", "bronze") for i in range(300)]))
+    push(sandbox, store, D2, frame([(uid(i), "tier", "gold") for i in range(300)]))  # four batches
+    progress: list[str] = []
+
+    def break_braze_after_one_batch(message: str) -> None:
+        progress.append(message)
+        if sum("users sent" in m for m in progress) == 1:
+            sandbox.admin.set_faults(error_rate_5xx=1.0, error_status=503, endpoints=["/users/track"])
+
+    with pytest.raises(PushError, match="rerunning this day sends only the rest") as caught:
+        undo(sandbox, store, D2, max_in_flight=1, progress=break_braze_after_one_batch)
+    done = caught.value.report.users_accepted
+    assert 75 <= done < 300
+    sandbox.admin.clear_faults()
+    assert plan_undo(store, C, G, D2).refusal() is None  # its own restored values are no later change
+    since = sandbox.admin.last_seq()
+    report = undo(sandbox, store, D2)
+    assert (report.already_acknowledged, report.users_accepted) == (done, 300 - done)
+    assert sum(len(body) for body in track_bodies(sandbox, since)) == 300 - done
+    assert {attrs["tier"] for attrs in attributes(sandbox, *range(0, 300, 7)).values()} == {"bronze"}
