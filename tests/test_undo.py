@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 from test_push import D1, D2, D3, REMOVE, C, frame, push, track_bodies, uid
 
 from pipeline import layout
+from pipeline.console import console, print_runs
 from pipeline.push import PushError, canonical, read_baseline
 from pipeline.push.undo import UndoRefused, plan_undo, run_undo
 from pipeline.runs import list_runs
@@ -145,7 +146,7 @@ export:
 """
 
 
-def test_the_command_plans_sends_once_and_records_the_undo(sandbox, store, tmp_path) -> None:
+def test_the_command_plans_sends_once_and_records_the_undo(sandbox, store, tmp_path, capsys) -> None:
     push(sandbox, store, D1, frame(DAY1))
     push(sandbox, store, D2, frame(DAY2[:5]))
     folder = tmp_path / "mappings"
@@ -170,6 +171,9 @@ def test_the_command_plans_sends_once_and_records_the_undo(sandbox, store, tmp_p
     assert again.stderr.count("\n") == 1 and f"refused: {D2} is already undone" in again.stderr
     [record] = list_runs(store, C)
     assert (record.job, record.day, record.status, record.counts["updated"]) == ("undo", D2, "SUCCESS", 2)
+    console.width = 200
+    print_runs([record], as_json=False)
+    assert f"{D2} (undo)" in capsys.readouterr().out
 
 
 def test_a_failed_undo_is_resumed_and_sends_only_the_rest(sandbox, store) -> None:
