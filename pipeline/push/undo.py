@@ -107,7 +107,7 @@ def plan_undo(store: ObjectStore, connection: str, goal: str, day: str) -> UndoP
         raise UndoRefused(
             f"{what}: refused: {unknown.height:,} acknowledged values have no record of what they replaced "
             f"(e.g. {example['identity']} {example['attribute']!r}), pushed before profilesync kept one under "
-            f"{layout.push_replaced_folder(connection, goal, day)}; undo cannot restore them exactly"
+            f"{store.uri(layout.push_replaced_folder(connection, goal, day))}; undo cannot restore them exactly"
         )
     held = read_baseline(store, connection, goal).select(
         *KEY, pl.col("value").alias("held"), pl.col("as_of").alias("held_as_of")
