@@ -80,7 +80,8 @@ def print_runs(records: list[RunRecord], *, as_json: bool) -> None:
         numbers = [f"{r.counts.get(name, 0):,}" for name in COUNTS]
         error = f"{r.failed_step}: {r.error}" if r.failed_step else r.error or ""
         when = r.ended_at[:19].replace("T", " ")
-        table.add_row(when, r.connection, r.day, status, *numbers, shown(error.splitlines()[0] if error else ""))
+        day = f"{r.day} (undo)" if r.job == "undo" else r.day  # `profilesync undo`: the day taken back
+        table.add_row(when, r.connection, day, status, *numbers, shown(error.splitlines()[0] if error else ""))
     console.print(table)
 
 

@@ -114,6 +114,26 @@ def push_journal(connection: str, goal: str, day: str, run_id: str, batch: int) 
     return f"{push_journal_folder(connection, goal, day)}{run_id}-{batch:06d}.parquet"
 
 
+def push_replaced(connection: str, goal: str, day: str, run_id: str) -> str:
+    """The acknowledged value each row of one push run replaces, written before it sends: undo's input."""
+    return f"{push_replaced_folder(connection, goal, day)}{run_id}.parquet"
+
+
+def push_replaced_folder(connection: str, goal: str, day: str) -> str:
+    return f"{push_folder(connection, goal, day)}replaced/"
+
+
+UNDO_SUFFIX = "~undo"
+
+
+def undo_day(day: str) -> str:
+    """The day label the undo of `day` pushes under: its journal, dead letters and summary sit in
+    `braze_push/<day>~undo/`, and the values it restores are as of `<day>~undo`, which sorts after
+    `day` and before the next day: a re-run of `day` cannot bring undone values back, the next
+    day's push still replaces them."""
+    return f"{day}{UNDO_SUFFIX}"
+
+
 def push_dead_letter(connection: str, goal: str, day: str) -> str:
     return f"{push_folder(connection, goal, day)}dead_letter.jsonl"
 

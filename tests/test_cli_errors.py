@@ -144,6 +144,13 @@ def show_invalid_file(tmp_path: Path) -> Case:
     ]
 
 
+def undo_unknown_goal(tmp_path: Path) -> Case:
+    folder = mappings(tmp_path)
+    return ["undo", "--connection", "shop", "--goal", "vip", "--day", "2026-11-02"], env_for(folder, tmp_path), [
+        "connection 'shop' has no export goal 'vip'; its export goals are: none",
+    ]
+
+
 CASES = {
     "invalid connection file": invalid_file,
     "month 13": bad_date("2026-13-45"),
@@ -157,6 +164,7 @@ CASES = {
     "braze unreachable during the run": braze_unreachable,
     "profiles show with a bad date": show_bad_date,
     "profiles show with an invalid file": show_invalid_file,
+    "undo of a goal the connection lacks": undo_unknown_goal,
 }
 
 

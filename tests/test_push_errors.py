@@ -12,9 +12,10 @@ from pipeline.storage import open_store
 
 def test_the_push_error_is_reported_not_the_dead_letter_write_after_it(sandbox, tmp_path) -> None:
     store = open_store(str(tmp_path / "store"))
-    blocked = tmp_path / "store" / layout.push_folder("acme", "vip", "2026-03-01").rstrip("/")
-    blocked.parent.mkdir(parents=True)
-    blocked.write_text("a file where the day's push folder goes: journal and dead letters both fail\n")
+    folder = tmp_path / "store" / layout.push_folder("acme", "vip", "2026-03-01")
+    folder.mkdir(parents=True)  # the replaced values are written (before sending); journal and dead letters fail
+    (folder / "journal").write_text("a file where the journal folder goes\n")
+    (folder / "dead_letter.jsonl").mkdir()
     changes = pl.DataFrame(
         [('{"external_id":"u1"}', "tier", canonical("gold"), None, "p1")], schema=CHANGES_SCHEMA, orient="row"
     )

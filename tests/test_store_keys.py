@@ -26,6 +26,7 @@ KEYS = [
     "connections/acme/vip_to_braze/baseline/acknowledged.parquet",
     "connections/acme/vip_to_braze/braze_push/<day>/dead_letter.jsonl",
     "connections/acme/vip_to_braze/braze_push/<day>/journal/<run>-000000.parquet",
+    "connections/acme/vip_to_braze/braze_push/<day>/replaced/<run>.parquet",
     "connections/acme/vip_to_braze/braze_push/<day>/summary.json",
     "connections/acme/vip_to_braze/export_changes/<day>/basis.json",
     "connections/acme/vip_to_braze/export_changes/<day>/changes.parquet",
@@ -58,7 +59,8 @@ def test_one_day_writes_exactly_the_keys_layout_spells(harness: ImportHarness) -
     spelled = {
         layout.export_manifest(c, i, d), layout.staged_quarantine(c, i, d), layout.staged_users(c, i, d),
         layout.user_changes(c, i, d), layout.baseline(c, e), layout.push_dead_letter(c, e, d),
-        layout.push_journal(c, e, d, "<run>", 0), layout.push_summary(c, e, d), layout.export_basis(c, e, d),
+        layout.push_journal(c, e, d, "<run>", 0), layout.push_replaced(c, e, d, "<run>"), layout.push_summary(c, e, d),
+        layout.export_basis(c, e, d),
         layout.export_changes(c, e, d), layout.export_held_back(c, e, d), layout.export_dead_letter(c, e, d),
         layout.export_payload(c, e, d), layout.export_values(c, e, d), layout.segment_members(c, e, d),
         layout.interactions(d),

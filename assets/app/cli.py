@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from assets.app.undo import undo
+
 if TYPE_CHECKING:
     from pipeline.mapping import Connection
 
@@ -214,6 +216,9 @@ def demo(
 
     if not run_demo(folder):
         raise typer.Exit(1)
+
+
+app.command()(undo)  # its own module: assets/app/undo.py
 
 
 def _connections_or_exit() -> list[Connection]:

@@ -36,6 +36,11 @@ closed: a batch Braze accepted whose process died before its journal file was wr
 again; at most `max_in_flight` batches (those in flight at the kill). Resending plain attribute
 sets changes nothing in Braze but costs their data points again.
 
+**Replaced values** (undo's input): before a run sends, it writes the acknowledged value (and its
+`as_of`; null when Braze was never sent one) that each row it will send replaces, to
+`braze_push/<day>/replaced/<run>.parquet` (`pipeline.push.replaced`). `pipeline.push.undo` sends the
+inverse of a day's acknowledged rows from it, as the journaled push of `<day>~undo`.
+
 **Completion.** When every batch is done, or the push stopped on a failed request: the baseline =
 the newest baseline with the day's whole journal applied in order, as of `day` (the last entry of
 a pair wins; a pair held as of a later day keeps its value; rows Braze refused are untouched, so

@@ -29,6 +29,7 @@ from pipeline.push.checkpoint import (
 from pipeline.push.frames import KEY, ROW, check_changes
 from pipeline.push.objects import UserObject, batches, fits_alone, payload_points, user_objects
 from pipeline.push.progress import progress_line
+from pipeline.push.replaced import write_replaced
 from pipeline.push.report import DeadLetter, PushError, PushReport, write_dead_letters, write_summary
 from pipeline.storage import ObjectStore
 
@@ -52,6 +53,7 @@ def push_changes(
     max_in_flight: int = 4,
     held_back: int = 0,
     progress: Progress = _log.info,
+    as_of: str | None = None,
 ) -> PushReport:
     """Send `changes` for `day`, resuming from the day's journal; see `pipeline.push` for the contracts.
 
@@ -60,7 +62,8 @@ def push_changes(
     `max_in_flight` workers share `client` (give it a `pool_size` at least as large, or urllib3
     drops the extra connections); `progress` gets a line every 10% of the users or 5 seconds.
     A row for a pair the baseline holds as of a later day is held back, never sent; `held_back`
-    is how many the diff already held back, added to the report's count.
+    is how many the diff already held back, added to the report's count. `as_of` is the day the sent
+    values count as of in the baseline when it is not `day` (an undo's, `pipeline.push.undo`).
     Raises `PushError` (with `.report`) when requests fail whole after the client's retries.
     """
     if object_limit_mode not in ("combined", "per_array"):
@@ -74,8 +77,10 @@ def push_changes(
     unjournaled = frame.join(journal, on=ROW, how="anti", nulls_equal=True)
     baseline = read_baseline(store, connection, goal)
     # Changes computed before a later day's push would otherwise send that day's values back.
-    todo = unjournaled.join(newer_than(baseline, day), on=KEY, how="anti").sort(KEY)
+    as_of = as_of or day
+    todo = unjournaled.join(newer_than(baseline, as_of), on=KEY, how="anti").sort(KEY)
     run_id = new_run_id()
+    write_replaced(store, connection, goal, day, run_id, baseline, todo, allow_create=allow_create)  # for undo
     run = _Run(
         client,
         store,
@@ -98,7 +103,7 @@ def push_changes(
     # Folded in even when requests failed: what Braze accepted is what it holds, and a re-run of an
     # older day meanwhile must hold back against it.
     accepted = pl.DataFrame(run.accepted_rows, schema=journal.schema, orient="row")
-    new_baseline = apply_journal(baseline, pl.concat([journal, accepted], how="vertical"), day)
+    new_baseline = apply_journal(baseline, pl.concat([journal, accepted], how="vertical"), as_of)
     if not new_baseline.equals(baseline):  # unchanged: keep its version, so computed changes stay valid
         write_baseline(store, connection, goal, new_baseline, f"{day}/{run_id}")
     after = client.stats.as_dict()
