@@ -172,6 +172,10 @@ def _detect_custom_times(users: pl.DataFrame) -> pl.DataFrame:
     ]
     if not candidates or not users.height:
         return users
+    firsts = users.select(sc.parse_time(pl.col(n).drop_nulls().first()).is_not_null() for n in candidates).row(0)
+    candidates = [n for n, first_is_time in zip(candidates, firsts, strict=True) if first_is_time]  # cheap test first
+    if not candidates:
+        return users
     checks = users.select(
         (
             pl.col(n).is_not_null().any() & (pl.col(n).is_not_null() & sc.parse_time(pl.col(n)).is_null()).not_().all()
