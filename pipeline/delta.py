@@ -159,9 +159,20 @@ def diff(
             .alias(_FATE),
         )
         .filter(pl.col(_FATE).is_not_null())
+        .collect()
     )
-    new_rows = new.join(status.filter(pl.col(_FATE) != "removed"), on=key, how="inner")
-    old_rows = old.join(status.filter(pl.col(_FATE) != "added"), on=key, how="inner")
+    # The few ids with a fate are known before the full rows are read: each copy is then one
+    # filtered scan (a join would make Polars hash every row of the copy; 2.1x the floor at 100k).
+    # Both scans run at once and only once; what they keep is the changed share of the rows.
+    new_rows, old_rows = (
+        frame.lazy()
+        for frame in pl.collect_all(
+            [
+                _rows_with_fate(new, status.filter(pl.col(_FATE) != "removed"), key),
+                _rows_with_fate(old, status.filter(pl.col(_FATE) != "added"), key),
+            ]
+        )
+    )
     added = (
         new_rows.filter(pl.col(_FATE) == "added")
         .select(_values(new_schema, targets, new_json))
@@ -184,6 +195,12 @@ def diff(
         .select(pl.col(key), pl.lit("removed").alias(CHANGE), _NO_FIELDS.alias(FIELDS), *names[1:])
     )
     return pl.concat([added, changed, removed], how="vertical").sort(key)
+
+
+def _rows_with_fate(frame: pl.LazyFrame, fates: pl.DataFrame, key: str) -> pl.LazyFrame:
+    """The rows of `frame` whose key is in `fates`, with their `_fate`."""
+    wanted = frame.filter(pl.col(key).is_in(fates[key].implode()))
+    return wanted.join(fates.lazy(), on=key, how="inner")
 
 
 def _json_columns(new: pl.LazyFrame, old: pl.LazyFrame | None, marked: set[str]) -> list[str]:
