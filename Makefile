@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint setup lock clean
+.PHONY: demo test lint setup lock clean bench-import
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet -e '.[test]'
+	.lock-venv/bin/python -m pip install --quiet -e '.[test,bench]'
 	printf '# Every version make setup installs; regenerate with `make lock`.\n' > constraints.txt
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' | LC_ALL=C sort -f >> constraints.txt
 	rm -rf .lock-venv
@@ -35,6 +35,13 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# Import-side benchmark cases (staging vs pyarrow.json and json.loads; the delta vs its floor and DuckDB).
+# Needs the optional `bench` extra (DuckDB); CI never installs it. BENCH_USERS=1000000 for the large run.
+BENCH_USERS ?= 100000
+bench-import: setup
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt -e '.[test,bench]'
+	nice -n 10 $(BIN)/python bench/bench_cases.py --users $(BENCH_USERS) --repeat 3
 
 clean:
 	rm -rf $(VENV) .demo
