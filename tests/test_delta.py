@@ -15,8 +15,10 @@ from pipeline import layout
 from pipeline.delta import change_counts, compute_changes, diff
 from pipeline.echoes import PUSHED_DTYPE
 from pipeline.staging import stage_export, write_staged
+from pipeline.staging.rowhash import SCHEME_KEY
+from pipeline.staging.stage import JSON_TEXT_KEY
 from pipeline.storage import ObjectStore, open_store
-from pipeline.storage.parquet import read_parquet
+from pipeline.storage.parquet import read_parquet, write_parquet
 
 FIELDS = pl.List(pl.String)
 
@@ -26,6 +28,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "local":
         return open_store(str(tmp_path / "store"))
     return open_store(f"s3://{request.getfixturevalue('bucket')}/root")
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> ObjectStore:
+    return open_store(str(tmp_path / "store"))
 
 
 def changes(rows: dict[str, list], **overrides: pl.DataType) -> pl.DataFrame:
@@ -163,6 +170,21 @@ def test_compute_changes_through_the_store(store: ObjectStore) -> None:
         **{"custom_attributes.tier": pl.String, "_echo_fields": FIELDS, "_pushed_values": PUSHED_DTYPE},
     )
     assert_frame_equal(read_parquet(store, counts["changes_key"]), expected)  # type: ignore[arg-type]
+
+
+def test_stored_hashes_of_another_scheme_are_not_trusted(local_store: ObjectStore) -> None:
+    """A day staged by another Polars build (or the older text fingerprint) is hashed afresh."""
+    days = {
+        "2026-01-01": pl.DataFrame({"braze_id": ["a", "b"], "email": ["a@x", "b@x"]}),
+        "2026-01-02": pl.DataFrame({"braze_id": ["a", "b"], "email": ["a@x", "b@NEW"]}),
+    }
+    for day, users in days.items():  # the same (forged) fingerprints on both days: only values tell
+        forged = users.with_columns(pl.Series("_row_hash", [1, 2], pl.UInt64))
+        key = layout.staged_users("acme", "vip", day)
+        write_parquet(local_store, key, forged, {SCHEME_KEY: "canonical-text/xxh3", JSON_TEXT_KEY: "[]"})
+    counts = compute_changes(local_store, "acme", "vip", "2026-01-02")
+    assert (counts["changed"], counts["unchanged"]) == (1, 1)
+    assert read_parquet(local_store, counts["changes_key"])["braze_id"].to_list() == ["b"]  # type: ignore[arg-type]
 
 
 def test_generated_export_days_give_the_generators_changes(tmp_path: Path) -> None:

@@ -12,12 +12,11 @@ from typing import Any
 
 import polars as pl
 import pytest
-import xxhash
 from polars.testing import assert_frame_equal
 
 from pipeline import layout
-from pipeline.staging import stage_export, write_staged
-from pipeline.staging.rowhash import row_hashes, row_text, with_row_hash
+from pipeline.staging import row_hash_scheme, stage_export, write_staged
+from pipeline.staging.rowhash import row_hashes, scheme, with_row_hash
 from pipeline.storage import ObjectStore, open_store
 from pipeline.storage.parquet import read_parquet
 
@@ -206,32 +205,42 @@ def test_long_raw_lines_are_truncated(local: ObjectStore) -> None:
     assert len(result.quarantine[0].raw) == 2000
 
 
-def test_row_hash_is_stable_and_ignores_null_columns() -> None:
+def test_row_hash_tells_values_apart_and_ignores_null_columns() -> None:
     frame = pl.DataFrame(
         {
             "braze_id": ["a", "b"],
             "n": [1, None],
-            "f": [1.5, -0.0],
+            "m": [2, None],
+            "f": [1.5, -0.5],
             "s": ["é", None],
             "t": [datetime(2021, 6, 28, tzinfo=UTC), None],
             "l": [[1, None], []],
             "o": [{"x": 1, "y": None}, None],
         }
     )
-    # The documented encoding, written out by hand, and its XXH3-64: stored hashes depend on both,
-    # so a failure here means yesterday's hashes no longer match today's; never update casually.
-    texts = [
-        "{s8:braze_ids1:as1:ff4609434218613702656;s1:l[i1;n]s1:ni1;s1:o{s1:xi1;}s1:ss2:és1:tt1624838400000000;}",
-        "{s8:braze_ids1:bs1:ff0;s1:l[]}",
-    ]
-    assert frame.select(row_text(frame.schema)).to_series().to_list() == texts
-    expected = [xxhash.xxh3_64_intdigest(t.encode()) for t in texts]
-    assert row_hashes(frame).to_list() == expected == [78048258193696985, 18333381690562331401]
+    hashes = row_hashes(frame).to_list()
+    assert hashes == row_hashes(frame.clone()).to_list() and hashes[0] != hashes[1]
     wider = frame.with_columns(pl.lit(None, pl.String).alias("new"), pl.lit(None, pl.Int64).alias("_other"))
     assert_frame_equal(with_row_hash(wider).select("_row_hash"), with_row_hash(frame).select("_row_hash"))
     reordered = frame.select(reversed(frame.columns))
-    assert row_hashes(reordered).to_list() == row_hashes(frame).to_list()
-    assert row_hashes(frame.with_columns(pl.col("n").cast(pl.Float64)))[0] != row_hashes(frame)[0]
+    assert row_hashes(reordered).to_list() == hashes
+    assert row_hashes(frame.with_columns(pl.col("n").cast(pl.Float64)))[0] != hashes[0]  # types count
+    assert row_hashes(frame.rename({"n": "m", "m": "n"}))[0] != hashes[0]  # so do names
+    changed = [
+        frame.with_columns(pl.Series("s", ["e", None])),
+        frame.with_columns(pl.Series("l", [[1, 2], []])),
+        frame.with_columns(pl.Series("o", [{"x": 1, "y": 2}, None])),
+        frame.with_columns(pl.col("t").dt.offset_by("1us")),
+        frame.with_columns(pl.lit(None, pl.Int64).alias("n")),
+    ]
+    assert all(row_hashes(other)[0] != hashes[0] for other in changed)
+    assert scheme().startswith(f"polars-hash-sum/{pl.__version__}/")
+
+
+def test_staged_file_records_its_hash_scheme(local: ObjectStore) -> None:
+    key = put_gz(local, "seg/1.gz", b'{"braze_id": "a", "email": "a@x"}\n')
+    write_staged(local, "acme", "vip", "2026-01-01", stage_export(local, [key]))
+    assert row_hash_scheme(local, layout.staged_users("acme", "vip", "2026-01-01")) == scheme()
 
 
 def test_nested_objects_merge_and_unknown_keys_are_kept(local: ObjectStore) -> None:

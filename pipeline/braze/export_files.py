@@ -10,13 +10,14 @@ fast parse in `pipeline.staging`) uses `iter_documents`, which holds one member 
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
+
+from isal import igzip
 
 from pipeline.storage import ObjectStore
 
@@ -72,7 +73,8 @@ def _streams(store: ObjectStore, key: str) -> Iterator[Iterator[tuple[str, Binar
                     members = sorted(i.filename for i in archive.infolist() if not i.is_dir())
                     yield ((f"{key}!{member}", archive.open(member)) for member in members)
         elif kind == "gzip":
-            yield iter([(key, gzip.GzipFile(fileobj=reader, mode="rb"))])  # type: ignore[list-item]
+            # ISA-L inflates about 2x faster than zlib (issue 11); same format, same errors
+            yield iter([(key, igzip.IGzipFile(fileobj=reader, mode="rb"))])  # type: ignore[list-item]
         else:
             yield iter([(key, reader)])
 

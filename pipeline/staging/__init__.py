@@ -15,7 +15,8 @@ steps build on:
 - one column per custom attribute, `custom_attributes.<name>`, typed Int64 / Float64 / Boolean /
   String / List / Struct (nested objects stay structured), or Datetime(us, UTC) when every value of
   the day is a Braze date;
-- `_row_hash` UInt64: see `pipeline.staging.rowhash` for the canonical encoding;
+- `_row_hash` UInt64: a fingerprint of the row's data (`pipeline.staging.rowhash`), its scheme in the
+  Parquet metadata under `profilesync.row_hash_scheme`;
 - one row per braze_id, sorted by braze_id; columns: braze_id, standard fields by name, custom
   attributes by name, `_row_hash`. Names starting with `_` are reserved.
 
@@ -42,6 +43,21 @@ blank lines counted apart in `blank_lines`.
 """
 
 from pipeline.staging.parse import Quarantined
-from pipeline.staging.stage import StageResult, json_text_columns, publish_parquet, stage_export, write_staged
+from pipeline.staging.stage import (
+    StageResult,
+    json_text_columns,
+    publish_parquet,
+    row_hash_scheme,
+    stage_export,
+    write_staged,
+)
 
-__all__ = ["Quarantined", "StageResult", "json_text_columns", "publish_parquet", "stage_export", "write_staged"]
+__all__ = [
+    "Quarantined",
+    "StageResult",
+    "json_text_columns",
+    "publish_parquet",
+    "row_hash_scheme",
+    "stage_export",
+    "write_staged",
+]

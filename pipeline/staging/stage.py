@@ -172,6 +172,10 @@ def _detect_custom_times(users: pl.DataFrame) -> pl.DataFrame:
     ]
     if not candidates or not users.height:
         return users
+    firsts = users.select(sc.parse_time(pl.col(n).drop_nulls().first()).is_not_null() for n in candidates).row(0)
+    candidates = [n for n, first_is_time in zip(candidates, firsts, strict=True) if first_is_time]  # cheap test first
+    if not candidates:
+        return users
     checks = users.select(
         (
             pl.col(n).is_not_null().any() & (pl.col(n).is_not_null() & sc.parse_time(pl.col(n)).is_null()).not_().all()
@@ -273,12 +277,22 @@ def publish_parquet(
     """`write_parquet` with the JSON-text columns (and any other `metadata`) in the file's metadata.
 
     The marker travels with the file because a String column of JSON text cannot be told from
-    a String column of plain text, and the delta must not JSON-encode such a column twice.
+    a String column of plain text, and the delta must not JSON-encode such a column twice. A
+    frame with `_row_hash` also records the fingerprint's scheme (`rowhash.scheme()`).
     """
-    return write_parquet(store, key, frame, {**(metadata or {}), JSON_TEXT_KEY: json.dumps(sorted(json_columns))})
+    facts = {**(metadata or {}), JSON_TEXT_KEY: json.dumps(sorted(json_columns))}
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    if rowhash.HASH_COLUMN in schema:  # fingerprints are only comparable under the same scheme
+        facts[rowhash.SCHEME_KEY] = rowhash.scheme()
+    return write_parquet(store, key, frame, facts)
 
 
 def json_text_columns(store: ObjectStore, key: str) -> list[str]:
     """The columns of a Parquet file written by `publish_parquet` that hold JSON text."""
     metadata = pl.read_parquet_metadata(parquet_source(store, key))
     return json.loads(metadata.get(JSON_TEXT_KEY, "[]"))
+
+
+def row_hash_scheme(store: ObjectStore, key: str) -> str | None:
+    """How the `_row_hash` column of a file written by `publish_parquet` was computed (None: unknown)."""
+    return pl.read_parquet_metadata(parquet_source(store, key)).get(rowhash.SCHEME_KEY)

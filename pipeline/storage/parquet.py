@@ -16,6 +16,7 @@ from pipeline.storage.base import ObjectNotFound, ObjectStore
 from pipeline.storage.local import LocalStore
 
 COMPRESSION = "zstd"
+LEVEL = 1  # half the CPU of Polars' default level 3 for files 1.5% larger (staging, issue 11)
 
 
 def write_parquet(
@@ -36,9 +37,11 @@ def write_parquet_digest(
     with tempfile.TemporaryDirectory(prefix="profilesync-") as folder:
         path = Path(folder) / "part.parquet"
         if isinstance(frame, pl.LazyFrame):
-            frame.sink_parquet(path, compression=COMPRESSION, metadata=metadata)
+            frame.sink_parquet(path, compression=COMPRESSION, compression_level=LEVEL, metadata=metadata)
         else:
-            frame.write_parquet(path, compression=COMPRESSION, statistics=True, metadata=metadata)
+            frame.write_parquet(
+                path, compression=COMPRESSION, compression_level=LEVEL, statistics=True, metadata=metadata
+            )
         with path.open("rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
         store.upload(key, path)
