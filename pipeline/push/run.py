@@ -71,10 +71,8 @@ def push_changes(
     before = client.stats.as_dict()
     frame = check_changes(changes)
     journal = read_journal(store, connection, goal, day)
-    unjournaled = frame.join(journal, on=ROW, how="anti", nulls_equal=True)
     baseline = read_baseline(store, connection, goal)
-    # Changes computed before a later day's push would otherwise send that day's values back.
-    todo = unjournaled.join(newer_than(baseline, day), on=KEY, how="anti").sort(KEY)
+    unjournaled, todo = _pending(frame, journal, baseline, day)
     run_id = new_run_id()
     run = _Run(
         client,
@@ -130,6 +128,23 @@ def push_changes(
     )
     run.progress(f"{run.label}: done: {_describe(report)}")
     return report
+
+
+def pending_changes(store: ObjectStore, connection: str, goal: str, day: str, changes: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `changes` a push of `day` would send now, in the order it sends them.
+
+    What `plan` shows and budgets weigh: exactly the rows `push_changes` would send if it ran now."""
+    journal = read_journal(store, connection, goal, day)
+    return _pending(check_changes(changes), journal, read_baseline(store, connection, goal), day)[1]
+
+
+def _pending(
+    frame: pl.DataFrame, journal: pl.DataFrame, baseline: pl.DataFrame, day: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows the day's journal does not hold yet, those of them to send) of a checked changes frame."""
+    unjournaled = frame.join(journal, on=ROW, how="anti", nulls_equal=True)
+    # Changes computed before a later day's push would otherwise send that day's values back.
+    return unjournaled, unjournaled.join(newer_than(baseline, day), on=KEY, how="anti").sort(KEY)
 
 
 def full_profile_points(baseline: pl.DataFrame, todo: pl.DataFrame) -> int:
