@@ -130,7 +130,9 @@ attribute with the acknowledged and the new value), the reviewable dry run of th
                 "uri": dg.MetadataValue.path(target.uri(result["key"])),
                 "plan": dg.MetadataValue.path(target.uri(result["plan_keys"][0])),
                 "plan_csv": dg.MetadataValue.path(target.uri(result["plan_keys"][1])),
-                "over_budget": dg.MetadataValue.md("; ".join(result["over_budget"]) or "_within budget_"),
+                "budget": dg.MetadataValue.md(
+                    "; ".join(result["over_budget"]) or ("_within budget_" if goal.budget else "_no budget_")
+                ),
                 "preview": preview(result["plan"].rows, rows=PLAN_PREVIEW_ROWS),
             },
             check_results=[
