@@ -14,6 +14,12 @@ from pipeline.exports.values import InvalidValue, check
 from pipeline.mapping import Connection, ExportGoal
 
 previous_day = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+PLAN_PREVIEW_ROWS = 20
+
+
+class PushConfig(dg.Config):
+    override_budget: bool = False
+    """Push even when the forecast is over the goal's budget; the run history records what it let through."""
 
 
 def export_key(connection: Connection, goal: ExportGoal, step: str) -> dg.AssetKey:
@@ -105,8 +111,9 @@ Diffed against the acknowledged baseline (the values Braze accepted in earlier p
 last computed payload, so a failed or rejected push is resent in full next time. The baseline is
 the newest state Braze acknowledged, each value as of the day it came from: a value Braze holds
 from a later day is held back (`held_back`), so re-running an old day never sends older data
-over newer. The metadata forecasts requests and data points before anything is sent; this file is the
-reviewable dry run of the push.""",
+over newer. The metadata forecasts requests and data points before anything is sent, checks them
+against the goal's budget, and previews the plan (`plan.parquet`, `plan.csv`: each user and
+attribute with the acknowledged and the new value), the reviewable dry run of the push.""",
         **common,
     )
     def export_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -119,8 +126,14 @@ reviewable dry run of the push.""",
                 "dagster/row_count": result["attributes"],
                 **counts(result, "users", "attributes", "removals", "held_back", "requests_forecast"),
                 **counts(result, "data_points_forecast", "data_points_full_profile"),
+                **counts(result["plan"].counts(), "members", "joiners", "leavers", "dead_letters"),
                 "uri": dg.MetadataValue.path(target.uri(result["key"])),
-                "preview": preview(result["frame"]),
+                "plan": dg.MetadataValue.path(target.uri(result["plan_keys"][0])),
+                "plan_csv": dg.MetadataValue.path(target.uri(result["plan_keys"][1])),
+                "budget": dg.MetadataValue.md(
+                    "; ".join(result["over_budget"]) or ("_within budget_" if goal.budget else "_no budget_")
+                ),
+                "preview": preview(result["plan"].rows, rows=PLAN_PREVIEW_ROWS),
             },
             check_results=[
                 dg.AssetCheckResult(
@@ -144,20 +157,23 @@ accepted batch is checkpointed at once, so a killed run resumes without resendin
 Braze refused go to `dead_letter.jsonl` and stay out of the baseline, so they are retried.
 Pushes run in day order; if the changes were computed before another push changed the
 baseline, they are recomputed against it first, and a value Braze holds from a later day is
-never sent (`held_back`).""",
+never sent (`held_back`). When the forecast (the plan beside the changes) exceeds the goal's
+`budget`, nothing is sent and the step fails naming forecast and budget; run config
+`override_budget: true` pushes anyway.""",
         **common,
     )
-    def braze_push(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def braze_push(context: dg.AssetExecutionContext, config: PushConfig) -> dg.MaterializeResult:
         with getattr(context.resources, braze).client() as client:
-            report = run_push(
+            report, overridden = run_push(
                 client, getattr(context.resources, store).store(), connection, goal, context.partition_key,
-                progress=context.log.info,
+                progress=context.log.info, override_budget=config.override_budget,
             )  # fmt: skip
         values = report.as_dict()
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(values["users_accepted"]),
                 **{name: value for name, value in values.items() if isinstance(value, int | float)},
+                **({"budget_overridden": overridden} if overridden else {}),
             }
         )
 

@@ -103,6 +103,7 @@ def summarize_run(instance: dg.DagsterInstance, run: dg.DagsterRun, connection: 
     counts = dict.fromkeys(COUNTS, 0)
     goal_counts: dict[str, dict[str, int]] = defaultdict(dict)
     failures: list[tuple[str, str, bool]] = []  # (asset or step, error, the connection's own)
+    overrides: list[str] = []
     run_error = None
     for event in events:
         if event.event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED and event.asset_key:
@@ -116,6 +117,8 @@ def summarize_run(instance: dg.DagsterInstance, run: dg.DagsterRun, connection: 
             done.add(key)
             metadata = dict(event.step_materialization_data.materialization.metadata)
             _add(counts, RUN_COUNTS.get(key.path[-1], {}), metadata)
+            if "budget_overridden" in metadata:
+                overrides.append(str(getattr(metadata["budget_overridden"], "value", metadata["budget_overridden"])))
             if len(key.path) == 3:
                 _add(goal_counts[f"{key.path[0]}/{key.path[1]}"], GOAL_COUNTS.get(key.path[-1], {}), metadata)
         elif event.event_type == DagsterEventType.STEP_FAILURE:
@@ -151,4 +154,5 @@ def summarize_run(instance: dg.DagsterInstance, run: dg.DagsterRun, connection: 
         failed_step=failed_step,
         error=error,
         url=run_url(run.run_id),
+        budget_overrides=overrides,
     )

@@ -74,14 +74,15 @@ def print_runs(records: list[RunRecord], *, as_json: bool) -> None:
         table.add_column(name)
     for name in COUNTS:
         table.add_column(name.replace("_", " "), justify="right")
-    table.add_column("error", overflow="fold")
+    table.add_column("error or override", overflow="fold")
     for r in records:
         status = "[green]SUCCESS[/]" if r.succeeded else "[bold red]FAILURE[/]"
         numbers = [f"{r.counts.get(name, 0):,}" for name in COUNTS]
-        error = f"{r.failed_step}: {r.error}" if r.failed_step else r.error or ""
+        failure = f"{r.failed_step}: {r.error}" if r.failed_step else r.error or ""
+        error = "; ".join(note for note in [failure.splitlines()[0] if failure else "", *r.budget_overrides] if note)
         when = r.ended_at[:19].replace("T", " ")
         day = f"{r.day} (undo)" if r.job == "undo" else r.day  # `profilesync undo`: the day taken back
-        table.add_row(when, r.connection, day, status, *numbers, shown(error.splitlines()[0] if error else ""))
+        table.add_row(when, r.connection, day, status, *numbers, shown(error))
     console.print(table)
 
 

@@ -86,6 +86,15 @@ def export_basis(connection: str, goal: str, day: str) -> str:
     return step_file(connection, goal, "export_changes", day, "basis.json")
 
 
+def export_plan(connection: str, goal: str, day: str) -> str:
+    """What the next push of the day would send, for review (`profilesync plan`)."""
+    return step_file(connection, goal, "export_changes", day, "plan.parquet")
+
+
+def export_plan_csv(connection: str, goal: str, day: str) -> str:
+    return step_file(connection, goal, "export_changes", day, "plan.csv")
+
+
 def baseline_folder(connection: str, goal: str) -> str:
     return step_folder(connection, goal, "baseline")
 

@@ -120,6 +120,8 @@ def body(record: RunRecord) -> str:
         lines += [f"Failed step: {record.failed_step or 'none (the run failed outside a step)'}", "Error:"]
         lines += [f"  {line}" for line in (record.error or "no message").splitlines()]
         lines.append("")
+    if record.budget_overrides:
+        lines += ["Pushed over budget by override:", *(f"  {note}" for note in record.budget_overrides), ""]
     lines += [
         f"Goals:    {', '.join(record.goals) or 'none'}",
         f"Run:      {link}",

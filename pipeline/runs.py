@@ -40,6 +40,7 @@ class RunRecord:
     failed_step: str | None = None
     error: str | None = None
     url: str | None = None
+    budget_overrides: list[str] = field(default_factory=list)  # pushes a person let through over budget
 
     @property
     def succeeded(self) -> bool:

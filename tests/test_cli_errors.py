@@ -151,6 +151,13 @@ def undo_unknown_goal(tmp_path: Path) -> Case:
     ]
 
 
+def plan_unknown_goal(tmp_path: Path) -> Case:
+    return ["plan", "--date", "2026-11-02", "--goal", "nope"], env_for(mappings(tmp_path), tmp_path), [
+        "no export goal 'nope' to plan",
+        "the export goals are: none",
+    ]
+
+
 CASES = {
     "invalid connection file": invalid_file,
     "month 13": bad_date("2026-13-45"),
@@ -165,6 +172,7 @@ CASES = {
     "profiles show with a bad date": show_bad_date,
     "profiles show with an invalid file": show_invalid_file,
     "undo of a goal the connection lacks": undo_unknown_goal,
+    "plan of an unknown goal": plan_unknown_goal,
 }
 
 

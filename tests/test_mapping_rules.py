@@ -414,6 +414,27 @@ def test_export_choices(tmp_path: Path, key: str, value: str, expected: str) -> 
     assert one_error(tmp_path, text).startswith(f"{pos(text, value)}: {expected}")
 
 
+def test_export_budget(tmp_path: Path) -> None:
+    def with_budget(budget: str) -> str:
+        goal = EXPORT.replace(NO_FIELDS, f"    budget: {budget}\n{NO_FIELDS}")
+        return BASE + goal + "      - {from: segments, braze: s}\n"
+
+    assert errors(tmp_path, with_budget("{data_points: 0, users: 50000, share_of_segment: 1}")) == []
+    assert errors(tmp_path, with_budget("{share_of_segment: 0.2}")) == []
+    text = with_budget("{data_point: 10, users: -1, share_of_segment: 0}")
+    assert errors(tmp_path, text) == [
+        f"{pos(text, 'data_point:')}: unknown key 'data_point': did you mean 'data_points'? "
+        "(allowed here: data_points, users, share_of_segment)",
+        f"{pos(text, '-1, ')}: -1 is negative; write a whole number >= 0, e.g. 100000; remove the key for no limit",
+        f"{pos(text, '0}')}: share_of_segment 0 is not a share; write a number greater than 0 and at most 1, "
+        "e.g. 0.2 for 20% of the segment's members",
+    ]
+    text = with_budget("{share_of_segment: 20, data_points: 1.5}")
+    found = errors(tmp_path, text)
+    assert [f.split(": ", 1)[0] for f in found] == [pos(text, "20,"), pos(text, "1.5")], found
+    assert "share_of_segment 20 is not a share" in found[0] and "write a whole number" in found[1]
+
+
 def test_notify_emails_and_when(tmp_path: Path) -> None:
     text = BASE + "notify: {emails: [data@example.com, not-an-address, a b@x.io], on: failur}\n"
     assert errors(tmp_path, text) == [

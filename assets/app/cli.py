@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from assets.app.plan_cli import plan
 from assets.app.undo import undo
 
 if TYPE_CHECKING:
@@ -112,10 +113,14 @@ def run(
         bool, typer.Option("--refresh", help="Ask Braze for new segment exports even if the day has them.")
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait while another run holds the day.")] = False,
+    override_budget: Annotated[
+        bool, typer.Option("--override-budget", help="Push even where the forecast is over a goal's budget.")
+    ] = False,
 ) -> None:
     """Materialise every asset of every enabled connection for one day, through Dagster.
 
     One run at a time per profile store and day: another one exits with 3 naming the holder.
+    A push over its goal's budget sends nothing and fails, unless --override-budget (recorded in runs).
     """
     from pipeline.preflight import NotReady, parse_day
     from pipeline.run_lock import RunLocked
@@ -125,7 +130,7 @@ def run(
         day = parse_day(date) if date is not None else None
         from assets.app.run import run_and_report  # the one command that needs Dagster itself
 
-        succeeded = run_and_report(day, refresh=refresh, wait=wait)
+        succeeded = run_and_report(day, refresh=refresh, wait=wait, override_budget=override_budget)
     except NotReady as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -171,6 +176,8 @@ def runs(
     records.sort(key=lambda r: r.ended_at, reverse=True)
     print_runs(records[:last], as_json=as_json)
 
+
+app.command()(plan)  # assets/app/plan_cli.py: what the next push would send, without sending it
 
 profiles_app = typer.Typer(no_args_is_help=True, help="Read the profile store.")
 app.add_typer(profiles_app, name="profiles")

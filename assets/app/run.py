@@ -9,6 +9,7 @@ from the run-status sensors under the Dagster daemon, which do not see these run
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,18 +79,33 @@ def refresh_config(assets: list[dg.AssetsDefinition], selection: list[dg.AssetKe
     }
 
 
+def push_config(assets: list[dg.AssetsDefinition], selection: list[dg.AssetKey]) -> dict[str, Any]:
+    """Run config letting every selected braze_push send over its goal's budget (PushConfig.override_budget)."""
+    chosen = set(selection)
+    return {
+        asset.op.name: {"config": {"override_budget": True}}
+        for asset in assets
+        if asset.key in chosen and asset.key.path[-1] == "braze_push"
+    }
+
+
 def run_day(
     day: str,
     connections: list[Connection],
     instance: dg.DagsterInstance,
     refresh: bool = False,
     wait: bool = False,
+    override_budget: bool = False,
+    select: Callable[[list[dg.AssetsDefinition]], set[dg.AssetKey]] | None = None,
+    history: bool = True,
 ) -> list[RunSummary]:
     """One run per profile store, each materialising its enabled connections in dependency order.
 
-    `refresh` asks Braze for a new export of every import goal even when the day has one. Each
-    run holds its store's day (`assets/run_lock.py`): another run of it fails with RunLocked,
-    or waits when `wait`."""
+    `refresh` asks Braze for a new export of every import goal even when the day has one;
+    `override_budget` lets every push send over its goal's budget. Each run holds its store's
+    day (`assets/run_lock.py`): another run of it fails with RunLocked, or waits when `wait`.
+    `select` narrows a store's assets to the keys it returns (a store left with none is not run);
+    `history: False` keeps the runs out of the connections' run history (`profilesync plan`)."""
     summaries = []
     for members in store_groups(connections):
         active = [c for c in members if c.enabled]
@@ -98,7 +114,12 @@ def run_day(
         check_day(day, active)
         assets = group_assets(members)
         wanted = {c.name for c in active}
-        selection = [a.key for a in assets if a.key.path[0] in wanted]
+        chosen = select(assets) if select else {a.key for a in assets}
+        selection = [a.key for a in assets if a.key.path[0] in wanted and a.key in chosen]
+        if not selection:
+            continue
+        ops = {**(refresh_config(assets, selection) if refresh else {}),
+               **(push_config(assets, selection) if override_budget else {})}  # fmt: skip
         resources = {k: v for c in members for k, v in connection_resources(c).items()}
         with day_lease(instance, members, day, sorted(wanted), wait) as lease_tags:
             result = materialize_quietly(
@@ -110,7 +131,7 @@ def run_day(
                 raise_on_error=False,
                 run_config={
                     "loggers": {"console": {"config": {"log_level": "INFO"}}},
-                    **({"ops": refresh_config(assets, selection)} if refresh else {}),
+                    **({"ops": ops} if ops else {}),
                 },
                 tags={"profilesync/connections": ",".join(sorted(wanted)), **lease_tags},
             )
@@ -129,7 +150,8 @@ def run_day(
         for check in result.get_asset_check_evaluations():
             if not check.passed:
                 summary.failures.append(f"check {check.check_name} of {check.asset_key.to_user_string()} failed")
-        record_history(instance, result.dagster_run, active, summary)
+        if history:
+            record_history(instance, result.dagster_run, active, summary)
         summaries.append(summary)
     return summaries
 
@@ -156,7 +178,7 @@ _SHOWN = {
     "export_payload": ("dagster/row_count", "identities", "dead_letters"),
     "export_changes": ("users", "attributes", "removals", "held_back", "data_points_forecast"),
     "braze_push": ("users_accepted", "users_rejected", "held_back", "requests", "rate_limited", "timeouts",
-                   "data_points", "data_points_maybe_twice", "data_points_full_profile"),
+                   "data_points", "data_points_maybe_twice", "data_points_full_profile", "budget_overridden"),
 }  # fmt: skip
 _LABELS = {
     "seen_changed": "seen changed",
@@ -173,8 +195,9 @@ _LABELS = {
     "data_points_full_profile": "a full-profile push would spend",
     "timeouts": "answers lost",
     "data_points_maybe_twice": "data points maybe spent twice",
+    "budget_overridden": "budget:",
 }
-_ONLY_IF_ANY = {"timeouts", "data_points_maybe_twice"}  # rare; a zero would be noise on every run
+_ONLY_IF_ANY = {"timeouts", "data_points_maybe_twice", "budget_overridden"}  # rare; a zero would be noise on every run
 
 
 def describe(step: StepSummary) -> str:
@@ -206,17 +229,17 @@ def print_summaries(summaries: list[RunSummary]) -> None:
             console.print("[bold red]failed:[/]", shown(failure))  # Braze's words: no markup, no controls
 
 
-def run_and_report(day: str | None, refresh: bool = False, wait: bool = False) -> bool:
+def run_and_report(day: str | None, refresh: bool = False, wait: bool = False, override_budget: bool = False) -> bool:
     """The `profilesync run` command: run the day, print what happened; True on success.
 
     Raises `pipeline.preflight.NotReady` before anything runs when the day, the connection
     files, a key variable or a store folder would make the run fail at once, and
     `pipeline.run_lock.RunLocked` while another run holds the day (unless `wait`). `refresh`
-    asks Braze for new segment exports."""
+    asks Braze for new segment exports; `override_budget` pushes over the goals' budgets."""
     day = day or today()
     connections, instance = ready_connections(day), dagster_instance()
     fail_dead_runs(instance, connections)
-    summaries = run_day(day, connections, instance, refresh=refresh, wait=wait)
+    summaries = run_day(day, connections, instance, refresh=refresh, wait=wait, override_budget=override_budget)
     print_summaries(summaries)
     return bool(summaries) and all(s.success for s in summaries)
 

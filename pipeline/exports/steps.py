@@ -11,10 +11,12 @@ import polars as pl
 from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.braze.rules import MAX_TRACK_OBJECTS
+from pipeline.exports.budget import enforce_budget, over_budget
 from pipeline.exports.changes import diff_payload, narrow
 from pipeline.exports.interactions import read_interactions
 from pipeline.exports.members import members
 from pipeline.exports.payload import Previous, build_payload
+from pipeline.exports.plan import joined_and_left, make_plan, write_plan
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import read_snapshot
 from pipeline.profiles.store import snapshot_version
@@ -32,18 +34,11 @@ def run_segment_members(store: ObjectStore, connection: Connection, goal: Export
     current = members(snapshot, connection, goal)
     key = layout.segment_members(connection.name, goal.name, day)
     write_parquet(store, key, current)
-    folder = layout.step_folder(connection.name, goal.name, "segment_members")
-    previous_day = layout.latest_day_before(store, folder, layout.MEMBERS_FILE, day)
-    before = (
-        read_parquet(store, layout.segment_members(connection.name, goal.name, previous_day))["profile_id"]
-        if previous_day
-        else pl.Series("profile_id", [], pl.String)
-    )
-    now = current["profile_id"]
+    joined, left = joined_and_left(store, connection.name, goal.name, day, current["profile_id"])
     return {
         "members": current.height,
-        "joined": int((~now.is_in(before.implode())).sum()),
-        "left": int((~before.is_in(now.implode())).sum()),
+        "joined": joined,
+        "left": left,
         "profiles": snapshot.profiles.height,
         "key": key,
         "preview": current.head(5),
@@ -119,6 +114,7 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
     store.write_bytes(layout.export_basis(connection.name, goal.name, day), json.dumps(basis).encode())
     full = diff_payload(payload, baseline, attributes=attributes, day=day, delta="profiles", on_leave=goal.on_leave)
     users = changes["identity"].n_unique()
+    plan = make_plan(store, connection.name, goal.name, day)
     return {
         "payload_rows": rows,
         "users": users,
@@ -130,6 +126,9 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
         "data_points_full_profile": payload_points(full.changes),
         "key": key,
         "frame": changes,
+        "plan": plan,
+        "plan_keys": write_plan(store, plan),
+        "over_budget": over_budget(goal.budget, plan),
     }
 
 
@@ -140,13 +139,23 @@ def run_push(
     goal: ExportGoal,
     day: str,
     progress: Progress = lambda message: None,
-) -> PushReport:
+    override_budget: bool = False,
+) -> tuple[PushReport, str]:
+    """Push the day's changes, unless their forecast is over the goal's budget (BudgetExceeded).
+
+    Returns the report and what the override let through ('' when the push was within budget)."""
     basis = json.loads(store.read_bytes(layout.export_basis(connection.name, goal.name, day)))
     if basis.get("baseline_version") != baseline_version(store, connection.name, goal.name) or "held_back" not in basis:
         progress("a newer baseline exists than the changes were computed from; recomputing them")
         basis = {"held_back": run_export_changes(store, connection, goal, day)["held_back"]}
     changes = read_parquet(store, layout.export_changes(connection.name, goal.name, day))
-    return push_changes(
+    plan_uri = store.uri(layout.export_plan(connection.name, goal.name, day))
+    source = str(connection.source or f"the file of connection {connection.name}")
+    plan = make_plan(store, connection.name, goal.name, day)
+    overridden = enforce_budget(goal.budget, plan, override=override_budget, plan_uri=plan_uri, source=source)
+    if overridden:
+        progress(overridden)
+    report = push_changes(
         client,
         store,
         connection.name,
@@ -159,3 +168,4 @@ def run_push(
         held_back=basis["held_back"],
         progress=progress,
     )
+    return report, overridden

@@ -4,6 +4,7 @@ connections = load_connections()          # every file, in name order; raises Ma
 errors = validate_folder()                # every error of every file, for `profilesync validate`
 """
 
+from pipeline.mapping.budget import Budget
 from pipeline.mapping.errors import MappingError, MappingsFolderMissing, MappingsInvalid, SecretInvalid, SecretNotSet
 from pipeline.mapping.goals import (
     ExportField,
@@ -37,6 +38,7 @@ from pipeline.mapping.sources import (
 __all__ = [
     "FOLDER_VARIABLE",
     "BrazeSettings",
+    "Budget",
     "Connection",
     "ExportField",
     "ExportGoal",

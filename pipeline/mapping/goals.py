@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from pipeline.mapping.base import Strict
+from pipeline.mapping.budget import Budget
 from pipeline.mapping.sources import ExportSource
 from pipeline.mapping.value_types import (
     AttributeName,
@@ -156,3 +157,9 @@ class ExportGoal(Strict):
         "attributes.",
     )
     fields: list[ExportField] = Field(default_factory=list, description="Braze attributes to send.")
+    budget: Budget | None = Field(
+        default=None,
+        description="Optional caps on one push, e.g. {data_points: 1000000, users: 50000, share_of_segment: 0.2}: "
+        "when the forecast exceeds any, the push sends nothing and the run fails "
+        "(profilesync run --override-budget, or run config override_budget: true, pushes anyway).",
+    )

@@ -88,7 +88,7 @@ from pipeline.push.frames import (
 )
 from pipeline.push.objects import payload_points
 from pipeline.push.report import PushError, PushReport, read_dead_letters
-from pipeline.push.run import full_profile_points, push_changes
+from pipeline.push.run import full_profile_points, pending_changes, push_changes
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -102,6 +102,7 @@ __all__ = [
     "full_profile_points",
     "identity_text",
     "payload_points",
+    "pending_changes",
     "push_changes",
     "read_baseline",
     "read_dead_letters",

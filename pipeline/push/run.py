@@ -74,11 +74,9 @@ def push_changes(
     before = client.stats.as_dict()
     frame = check_changes(changes)
     journal = read_journal(store, connection, goal, day)
-    unjournaled = frame.join(journal, on=ROW, how="anti", nulls_equal=True)
     baseline = read_baseline(store, connection, goal)
-    # Changes computed before a later day's push would otherwise send that day's values back.
     as_of = as_of or day
-    todo = unjournaled.join(newer_than(baseline, as_of), on=KEY, how="anti").sort(KEY)
+    unjournaled, todo = _pending(frame, journal, baseline, as_of)
     run_id = new_run_id()
     write_replaced(store, connection, goal, day, run_id, baseline, todo, allow_create=allow_create)  # for undo
     run = _Run(
@@ -135,6 +133,24 @@ def push_changes(
     )
     run.progress(f"{run.label}: done: {_describe(report)}")
     return report
+
+
+def pending_changes(store: ObjectStore, connection: str, goal: str, day: str, changes: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `changes` a push of `day` would send now, in the order it sends them.
+
+    What `plan` shows and budgets weigh: exactly the rows `push_changes` would send if it ran now."""
+    journal = read_journal(store, connection, goal, day)
+    return _pending(check_changes(changes), journal, read_baseline(store, connection, goal), day)[1]
+
+
+def _pending(
+    frame: pl.DataFrame, journal: pl.DataFrame, baseline: pl.DataFrame, as_of: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows the day's journal does not hold yet, those of them to send) of a checked changes frame
+    whose values count as of `as_of` (the day, or an undo's label)."""
+    unjournaled = frame.join(journal, on=ROW, how="anti", nulls_equal=True)
+    # Changes computed before a later day's push would otherwise send that day's values back.
+    return unjournaled, unjournaled.join(newer_than(baseline, as_of), on=KEY, how="anti").sort(KEY)
 
 
 def full_profile_points(baseline: pl.DataFrame, todo: pl.DataFrame) -> int:
