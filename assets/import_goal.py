@@ -37,7 +37,7 @@ def import_goal_assets(
     )
     common = {"partitions_def": partitions, "group_name": connection.name, "owners": [], "tags": {"goal": goal.name}}
     fields, custom = export_fields(goal)
-    echoes = echo_sources(connection, members or [connection])
+    echoes = echo_sources(connection, goal, members or [connection])
 
     @dg.asset(
         key=export_asset,
