@@ -29,7 +29,7 @@ def comparable(dtype: pl.DataType) -> pl.DataType | None:
     """The type a staged column of `dtype` is compared in; None for a type no export value has."""
     if dtype.is_numeric():
         return pl.Float64()
-    if dtype in (pl.Boolean, pl.String):
+    if dtype in (pl.Boolean, pl.String, pl.Null):  # Null: a column empty today; only a removal meets it
         return dtype
     if dtype == pl.Date or isinstance(dtype, pl.Datetime):
         return pl.String()
@@ -66,8 +66,8 @@ def staged(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 def ours(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """The baseline's canonical JSON `text` decoded to the `comparable` type of `dtype` (null: no match)."""
     target = comparable(dtype)
-    if target is None:
-        return pl.lit(None)  # never an echo
+    if target is None or target == pl.Null:
+        return pl.lit(None)  # never equal (a removal meets an empty field by the null rule)
     if target == pl.Float64:
         return text.cast(pl.Float64, strict=False)
     if target == pl.Boolean:
