@@ -37,7 +37,7 @@ def import_goal_assets(
     )
     common = {"partitions_def": partitions, "group_name": connection.name, "owners": [], "tags": {"goal": goal.name}}
     fields, custom = export_fields(goal)
-    echoes = echo_sources(connection, members or [connection])
+    echoes = echo_sources(connection, goal, members or [connection])
 
     @dg.asset(
         key=export_asset,
@@ -154,7 +154,7 @@ users carry none of the goal's identifiers.""",
         key=changes,
         deps=[last, dg.AssetDep(changes, partition_mapping=yesterday_of_self)],
         kinds={"polars", "parquet"},
-        code_version="3",
+        code_version="4",
         required_resource_keys={store},
         metadata=changes_metadata(goal),
         description="""Users added, changed (with the names of the changed fields) or removed since the
@@ -163,7 +163,8 @@ previous staged day.
 A lazy join of the two copies' (braze_id, row hash) finds the few rows that differ; only
 those are compared column by column. Only these records reach the profiles, so a daily full
 export never applies a change twice. A value that is exactly what an export goal of this store
-had acknowledged pushing to that user is an echo of our own push: counted apart, never a change.
+had acknowledged pushing to that user, since the previous copy, with no later real change of it
+in the profiles' provenance, is an echo of our own push: counted apart, never a change.
 The file records the day it was diffed against, so the profiles apply it only onto that day's
 snapshot.""",
         **common,

@@ -1,17 +1,17 @@
 """The profile snapshot of one store: yesterday's profiles plus the day's changes of every goal."""
 
-
 import dagster as dg
 import polars as pl
 
 from assets.import_goal import goal_key
-from assets.lineage import profiles_metadata
+from assets.lineage import materialized_profiles_metadata, profiles_metadata
 from assets.metadata import preview
 from assets.partitions import daily
 from assets.resources import store_key
 from pipeline.imports import qualified, run_profiles
 from pipeline.mapping import Connection
 from pipeline.profiles import Snapshot
+from pipeline.profiles.provenance import provenance_counts
 
 yesterday_of_self = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
@@ -50,6 +50,7 @@ def profiles_asset(connections: list[Connection]) -> dg.AssetsDefinition:
     key = profiles_key(connections)
     goals = [(connection, goal) for connection in connections for goal in connection.imports]
     names = ", ".join(qualified(c, g) for c, g in goals)
+    sources = {qualified(c, g): (goal_key(c, g, "user_changes"), g) for c, g in goals}
 
     @dg.asset(
         key=key,
@@ -96,6 +97,7 @@ run, when a goal's changes were computed against a day whose snapshot was never 
                 "goals": preview(per_goal, rows=50, columns=20),
                 "uri": dg.MetadataValue.path(store.uri(manifest["files"]["profiles"]["key"])),
                 "preview": preview(snapshot.profiles),
+                **materialized_profiles_metadata(sources, provenance_counts(snapshot.provenance)),
             },
             check_results=_checks(snapshot),
         )

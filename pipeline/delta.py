@@ -40,14 +40,14 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from pipeline import layout
-from pipeline.echoes import ECHO, acknowledged, mark_echoes
+from pipeline.echoes import ECHO, EchoSources, acknowledged, mark_echoes, origins
 from pipeline.staging import json_text_columns, publish_parquet, row_hash_scheme, rowhash
 from pipeline.staging.types import JsonText, Target, conform, merge_schemas
 from pipeline.storage import ObjectStore
@@ -230,13 +230,13 @@ def compute_changes(
     goal: str,
     day: str,
     source: str = "staged_users",
-    exports: Sequence[tuple[str, str]] = (),
+    sources: EchoSources | None = None,
 ) -> dict[str, object]:
     """Diff today's copy against the latest earlier one and publish `changes.parquet`.
 
     `source` is the step whose `users.parquet` is diffed: `staged_users`, or the last
-    transformation step a data engineer added after it. `exports` names the export goals
-    `(connection, goal)` whose acknowledged pushes are echoes when they come back
+    transformation step a data engineer added after it. `sources` names the export goals whose
+    acknowledged pushes are echoes when they come back, and what provenance says about them
     (`pipeline.echoes`). Returns the counts of `change_counts` plus `previous_day` (None when
     there was none) and the key written.
     """
@@ -253,13 +253,17 @@ def compute_changes(
     key = layout.user_changes(connection, goal, day)
     json_columns = _json_columns(new, old, set(new_json) | set(old_json))
     base = {BASE_KEY: json.dumps({"step": source, "day": previous})}
-    ours = acknowledged(store, exports, day)
+    sources = sources if sources is not None else EchoSources()
+    ours = acknowledged(store, sources.exports, day)
     with tempfile.TemporaryDirectory(prefix="profilesync-") as folder:
+        evidence = None
         if ours.height:  # the diff is read once per compared column: once from a local copy
             aside = Path(folder) / "diff.parquet"
             changes.sink_parquet(aside)
             changes = pl.scan_parquet(aside)
-        publish_parquet(store, key, mark_echoes(changes, ours, json_columns, previous), json_columns, base)
+            evidence = origins(store, day, sources, changes.filter(pl.col(CHANGE) != "removed")).collect().lazy()
+        marked = mark_echoes(changes, ours, json_columns, previous, evidence)
+        publish_parquet(store, key, marked, json_columns, base)
     rows = new.select(pl.len()).collect().item()
     counts = change_counts(scan_parquet(store, key).select(CHANGE), rows)
     return {**counts, "previous_day": previous, "changes_key": key}

@@ -25,6 +25,7 @@ from pipeline.braze.export_start import cancel_export, start_export
 from pipeline.braze.segment_export import ExportIncomplete, ExportManifest, resolve_segment, wait_for_files
 from pipeline.day_order import GoalOfDay, check_day_order
 from pipeline.delta import compute_changes
+from pipeline.echoes import EchoSources
 from pipeline.mapping import Connection, ImportGoal
 from pipeline.mapping.braze_fields import (
     CUSTOM_ATTRIBUTE_PREFIX,
@@ -218,12 +219,17 @@ def run_staging(exports: ObjectStore, store: ObjectStore, connection: Connection
     return counts
 
 
-def echo_sources(connection: Connection, members: Sequence[Connection]) -> list[tuple[str, str]]:
-    """The export goals whose pushes can come back through `connection`'s imports: every export
-    goal of the store's connections (`members`, the connections on its storage root) that talks
-    to the same Braze REST endpoint."""
+def echo_sources(connection: Connection, goal: ImportGoal, members: Sequence[Connection]) -> EchoSources:
+    """What tells echoes apart for `goal`: every export goal of the store's connections (`members`,
+    the connections on its storage root) that talks to the same Braze REST endpoint, whose pushes
+    can come back; and every import field of those connections, whose provenance shows a real
+    change of a Braze attribute imported after our push (`pipeline.echoes`)."""
     same = [c for c in members if c.braze.rest_endpoint == connection.braze.rest_endpoint]
-    return [(c.name, goal.name) for c in same for goal in c.exports]
+    return EchoSources(
+        exports=tuple((c.name, export.name) for c in same for export in c.exports),
+        rules=goal_rules(connection, goal, members),
+        readers=tuple((qualified(c, g), f.braze, f.profile) for c in same for g in c.imports for f in g.fields),
+    )
 
 
 def run_changes(
@@ -232,10 +238,10 @@ def run_changes(
     goal: ImportGoal,
     day: str,
     source: str = "staged_users",
-    exports: Sequence[tuple[str, str]] = (),
+    sources: EchoSources | None = None,
 ) -> dict:
-    """The day's changes of the goal, pushes of the export goals `exports` told apart as echoes."""
-    counts = compute_changes(store, connection.name, goal.name, day, source, exports)
+    """The day's changes of the goal, echoes of the store's own pushes told apart (`echo_sources`)."""
+    counts = compute_changes(store, connection.name, goal.name, day, source, sources)
     counts["preview"] = scan_parquet(store, str(counts["changes_key"])).head(5).collect()
     return counts
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 
+import dagster as dg
 import pytest
 from conftest import SandboxHandle
 from import_harness import ImportHarness, step
@@ -95,6 +96,23 @@ def test_pushed_attributes_coming_back_are_echoes_not_changes(harness: ImportHar
     assert (step(third, "user_changes")["changed"], step(third, "user_changes")["echoes"]) == (0, CHANGED)
     assert step(third, "profiles")["profiles_updated"] == 0
 
+    # The UI's column lineage of the profiles, from the day's provenance: who set each property.
+    event = harness.instance.get_latest_materialization_event(dg.AssetKey(["acme", "profiles"]))
+    assert event is not None and event.asset_materialization is not None
+    metadata = event.asset_materialization.metadata
+    changes_key = dg.AssetKey(["acme", "everyone", "user_changes"])
+    lineage = metadata["dagster/column_lineage"].value.deps_by_column
+    assert lineage["points"] == [dg.TableColumnDep(changes_key, "custom_attributes.points")]
+    assert lineage["braze_country"] == [dg.TableColumnDep(changes_key, "country")]  # known only from the data
+    notes = {c.name: c.description for c in metadata["dagster/column_schema"].value.columns}
+    assert notes["points"] == (
+        "custom_attributes.points of acme/everyone/user_changes (set); "
+        f"set by acme/everyone in {USERS:,} profiles, last on {DAYS[1]}"
+    )
+    assert notes["braze_country"] == f"set by acme/everyone in {USERS:,} profiles, last on {DAYS[0]}"
+    table = {(r.data["property"], r.data["goal"]): r.data for r in metadata["provenance"].value.records}
+    assert table["points", "acme/everyone"]["profiles"] == USERS
+
 
 SUM_IMPORT = """\
 - goal: braze_points
@@ -157,7 +175,7 @@ def tier(harness: ImportHarness, day: str) -> str:
 
 def test_back_to_our_value_then_changed_again_is_imported(harness: ImportHarness) -> None:
     harness.sandbox.admin.upsert_users([{"external_id": "u1", "custom_attributes": {"tier": "bronze"}}])
-    connection = harness.connection(TIER_IMPORT, extra='segments:\n  members: "tier != \'\'"\n', exports=TIER_EXPORT)
+    connection = harness.connection(TIER_IMPORT, extra="segments:\n  members: \"tier != ''\"\n", exports=TIER_EXPORT)
     assert harness.run(DAYS[0], connection).success  # imports bronze, pushes gold
     second = harness.run(DAYS[1], connection)  # gold comes back: ours
     assert (step(second, "user_changes")["changed"], step(second, "user_changes")["echoes"]) == (0, 1)
@@ -165,9 +183,10 @@ def test_back_to_our_value_then_changed_again_is_imported(harness: ImportHarness
     harness.track({"external_id": "u1", "tier": "silver"})
     assert harness.run(DAYS[2], connection).success
     assert tier(harness, DAYS[2]) == "silver"
-    harness.track({"external_id": "u1", "tier": "gold"})  # someone writes the very value we pushed
-    fourth = harness.run(DAYS[3], connection)
-    assert step(fourth, "user_changes")["echoes"] == 1  # indistinguishable from our own push
+    harness.track({"external_id": "u1", "tier": "gold"})  # someone writes the very value we pushed on day 1
+    fourth = harness.run(DAYS[3], connection)  # day 3's copy showed silver after our push: not ours
+    assert (step(fourth, "user_changes")["changed"], step(fourth, "user_changes")["echoes"]) == (1, 0)
+    assert tier(harness, DAYS[3]) == "gold"
     harness.track({"external_id": "u1", "tier": "platinum"})
     fifth = harness.run(DAYS[4], connection)
     assert (step(fifth, "user_changes")["changed"], step(fifth, "user_changes")["echoes"]) == (1, 0)
@@ -177,7 +196,7 @@ def test_back_to_our_value_then_changed_again_is_imported(harness: ImportHarness
 def test_a_value_braze_refused_is_not_an_echo(harness: ImportHarness) -> None:
     sandbox = harness.sandbox
     sandbox.admin.upsert_users([{"external_id": "u1", "custom_attributes": {"tier": "bronze"}}])
-    connection = harness.connection(TIER_IMPORT, extra='segments:\n  members: "tier != \'\'"\n', exports=TIER_EXPORT)
+    connection = harness.connection(TIER_IMPORT, extra="segments:\n  members: \"tier != ''\"\n", exports=TIER_EXPORT)
     sandbox.admin.set_faults(track_reject_rate=1.0, endpoints=["/users/track"], seed=1)
     first = harness.run(DAYS[0], connection)
     assert step(first, "braze_push")["users_rejected"] == 1  # gold is a dead letter

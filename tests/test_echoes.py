@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -9,16 +10,26 @@ from pathlib import Path
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from pipeline.delta import change_counts, diff
-from pipeline.echoes import acknowledged, mark_echoes
+from pipeline.delta import change_counts, compute_changes, diff
+from pipeline.echoes import EchoSources, acknowledged, mark_echoes
 from pipeline.imports import goal_rules
 from pipeline.mapping import load_connections, validate_folder
 from pipeline.mapping.echo_rules import left_out_notes
-from pipeline.profiles import FieldRule, GoalRules, IdentifierRule, build_day, empty_snapshot, find_profile
+from pipeline.profiles import (
+    FieldRule,
+    GoalRules,
+    IdentifierRule,
+    build_day,
+    empty_snapshot,
+    find_profile,
+    write_snapshot,
+)
 from pipeline.push import canonical, identity_text
 from pipeline.push.checkpoint import write_baseline
 from pipeline.push.frames import BASELINE_SCHEMA
+from pipeline.staging import stage_export, write_staged
 from pipeline.storage import ObjectStore, open_store
+from pipeline.storage.parquet import read_parquet
 
 OLD = pl.DataFrame(
     {
@@ -244,3 +255,103 @@ def test_each_property_records_the_goal_and_day_that_last_set_it() -> None:
         "country": {"goal": "a/crm", "day": date(2026, 11, 1)},
         "points": {"goal": "a/shop", "day": date(2026, 11, 2)},
     }
+
+
+def test_a_change_back_to_an_old_push_is_real_but_a_new_user_showing_it_is_an_echo(tmp_path: Path) -> None:
+    """The issue's case: Braze was changed after our push (the previous copy shows that), then
+    changed again to the very value we had pushed before the copy: someone else wrote it."""
+    store = open_store(str(tmp_path))
+    old = OLD.filter(pl.col("braze_id") != "b4")  # b4 is new to the segment today
+    new = OLD.with_columns(pl.Series("country", ["BE", "DE", "DE", "BE"]))
+    acked = ours(store, [("u1", "country", "BE", "2026-01-01"), ("u4", "country", "BE", "2026-01-01")], "2026-01-04")
+    marked = mark_echoes(diff(new.lazy(), old.lazy()), acked, since="2026-01-03").collect()
+    got = marked.select("braze_id", "_change", "_echo_fields").rows()
+    assert got == [("b1", "changed", []), ("b4", "added", ["country"])]  # b1: pushed before the copy of the 3rd
+    pushed_since = mark_echoes(diff(new.lazy(), old.lazy()), acked, since="2026-01-01").collect()
+    assert pushed_since["_change"].to_list() == ["echo", "added"]  # pushed after the copy: ours
+    # Provenance: an import goal set a property from b4's country on the 2nd, after our push:
+    # Braze's value changed after us, so its return to our old value is not ours either.
+    evidence = pl.LazyFrame({"braze_id": ["b4"], "field": ["country"], "origin_day": ["2026-01-02"]})
+    marked = mark_echoes(diff(new.lazy(), old.lazy()), acked, since="2026-01-01", evidence=evidence).collect()
+    assert marked.select("braze_id", "_change", "_echo_fields").rows() == [
+        ("b1", "echo", ["country"]),
+        ("b4", "added", []),
+    ]
+    same_day = evidence.with_columns(pl.lit("2026-01-01").alias("origin_day"))  # imported before that day's push
+    marked = mark_echoes(diff(new.lazy(), old.lazy()), acked, since="2026-01-01", evidence=same_day).collect()
+    assert marked["_echo_fields"].to_list() == [["country"], ["country"]]
+
+
+def test_lists_and_objects_with_dates_inside_are_echoes_when_equal_to_our_push(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path))
+    seen = [datetime(2026, 1, 5, 10, 30, 0, 123456), datetime(2026, 1, 6)]
+    visit = {"day": date(2026, 1, 5), "at": datetime(2026, 1, 5, 9), "items": [1, 2], "shop": "Utrecht"}
+    new = pl.DataFrame(
+        {"braze_id": ["b1", "b2"], "external_id": ["u1", "u2"],
+         "custom_attributes.seen": [seen, seen[:1]], "custom_attributes.visit": [visit, {**visit, "items": [3]}]},
+        schema_overrides={"custom_attributes.seen": pl.List(pl.Datetime("us", "UTC"))},
+    )  # fmt: skip
+    old = new.with_columns(
+        pl.col("custom_attributes.seen").list.head(1),
+        pl.col("custom_attributes.visit").struct.with_fields(pl.lit("Delft").alias("shop")),
+    )
+    pushed_visit = {"at": "2026-01-05T09:00:00.000Z", "day": "2026-01-05", "items": [1.0, 2], "shop": "Utrecht"}
+    acked = ours(
+        store,
+        [
+            ("u1", "seen", ["2026-01-05T10:30:00.123Z", "2026-01-06T00:00:00.000Z"], "2026-01-01"),
+            ("u1", "visit", pushed_visit, "2026-01-01"),
+            ("u2", "seen", ["2026-01-05T10:30:00.123Z", "2026-01-06T00:00:00.000Z"], "2026-01-01"),  # Braze: 1 of 2
+            ("u2", "visit", pushed_visit, "2026-01-01"),  # Braze shows items [3]
+        ],
+    )
+    marked = mark_echoes(diff(new.lazy(), old.lazy()), acked, since="2026-01-01").collect()
+    assert marked.select("braze_id", "_change", "_echo_fields").rows() == [
+        ("b1", "echo", ["custom_attributes.seen", "custom_attributes.visit"]),
+        ("b2", "changed", []),
+    ]
+
+
+def test_json_text_columns_are_compared_by_value_not_by_spelling(tmp_path: Path) -> None:
+    """Mixed-type attributes are staged as JSON text; key order, number forms and escapes differ."""
+    store = open_store(str(tmp_path))
+    texts = ['{"b":[1.0,2],"a":{"y":"é","x":5}}', "5.0", '"\\u00e9t\\u00e9"', '{"a":1}', "[1,2]", "true"]
+    users = [f"u{i}" for i in range(len(texts))]
+    new = pl.DataFrame(
+        {"braze_id": [f"b{i}" for i in range(len(texts))], "external_id": users, "custom_attributes.mix": texts}
+    )
+    old = new.with_columns(pl.lit("0").alias("custom_attributes.mix"))
+    pushed = [{"a": {"x": 5, "y": "é"}, "b": [1, 2]}, 5, "été", {"a": 2}, [2, 1], True]
+    acked = ours(store, [(u, "mix", v, "2026-01-01") for u, v in zip(users, pushed, strict=True)])
+    marked = mark_echoes(diff(new.lazy(), old.lazy()), acked, ["custom_attributes.mix"], since="2026-01-01").collect()
+    assert marked["_change"].to_list() == ["echo", "echo", "echo", "changed", "changed", "echo"]
+
+
+def test_provenance_from_the_store_disputes_an_old_push_another_goal_saw_overwritten(tmp_path: Path) -> None:
+    """Goal `all` imported u1's tier "silver" on the 2nd, after our push of "gold" on the 1st. On
+    the 3rd u1 enters goal `vip`'s segment showing "gold": someone else wrote it back."""
+    store = open_store(str(tmp_path))
+    write_baseline(store, "acme", "gold", baseline([("u1", "tier", "gold", "2026-01-01")]), "test")
+    every = GoalRules(
+        "acme/all", [IdentifierRule("external_id", "external_id")], True, [FieldRule("custom_attributes.tier", "tier")]
+    )
+    vip = replace(every, name="acme/vip", allow_create=False)
+    silver = pl.DataFrame(
+        {"braze_id": ["b1"], "_change": ["added"], "_changed_fields": [["external_id", "custom_attributes.tier"]],
+         "external_id": ["u1"], "custom_attributes.tier": ["silver"]}
+    )  # fmt: skip
+    snapshot, report = build_day(empty_snapshot(), [(every, silver)], date(2026, 1, 2))
+    write_snapshot(store, "2026-01-02", snapshot, report)
+    key = "segment-export/vip/2026-01-03/part.gz"
+    store.write_bytes(key, gzip.compress(b'{"braze_id":"b1","external_id":"u1","custom_attributes":{"tier":"gold"}}\n'))
+    write_staged(store, "acme", "vip", "2026-01-03", stage_export(store, [key]))
+    readers = (("acme/all", "custom_attributes.tier", "tier"), ("acme/vip", "custom_attributes.tier", "tier"))
+    sources = EchoSources(exports=(("acme", "gold"),), rules=vip, readers=readers)
+    counts = compute_changes(store, "acme", "vip", "2026-01-03", sources=sources)
+    changes = read_parquet(store, str(counts["changes_key"]))
+    assert changes.select("_change", "_echo_fields").rows() == [("added", [])]
+    assert "custom_attributes.tier" in changes["_changed_fields"][0]
+    blind = replace(sources, readers=())  # without provenance: taken for our push
+    counts = compute_changes(store, "acme", "vip", "2026-01-03", sources=blind)
+    changes = read_parquet(store, str(counts["changes_key"]))
+    assert changes["_echo_fields"].to_list() == [["custom_attributes.tier"]]

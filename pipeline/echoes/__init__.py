@@ -1,12 +1,21 @@
 """Echoes: Braze values that are only profilesync's own pushes coming back through an import.
 
 The rule. For every (Braze user, attribute) the store knows what profilesync last had
-acknowledged by Braze: the export baseline of each export goal (`pipeline.push`). When a
-segment export shows exactly that value, the difference from the previous staged copy is our
-own push coming back, an *echo*: not a Braze change, not written to a profile, not counted as
-changed. Any other value is a real change (someone else wrote it) and is imported as usual. A
-value Braze refused is never in a baseline (dead letters are not acknowledged), so it can
-never be taken for an echo.
+acknowledged by Braze: the export baseline of each export goal (`pipeline.push`). A value the
+segment export shows is an *echo* (not a Braze change, not written to a profile, not counted as
+changed) only when all three hold:
+
+1. it is exactly the value we had acknowledged pushing (compared by value, `values`);
+2. the push can explain the difference: for a user the previous staged copy held ("changed"),
+   the push was made on or after that copy's day. A push made before it was already in that
+   copy, so a value that differs from the copy and equals the old push is someone else's write
+   (a user changed in Braze to the very value we pushed earlier). A user new to the copy
+   ("added") has no such copy: any acknowledged push counts;
+3. provenance agrees (`origins`): no import goal of the store has, since the push, set a
+   property from this attribute, i.e. Braze's value was not changed by someone else after it.
+
+Anything else is a real change and is imported as usual. A value Braze refused is never in a
+baseline (dead letters are not acknowledged), so it can never be taken for an echo.
 
 What is compared, per changes row and changed field:
 
@@ -16,10 +25,10 @@ What is compared, per changes row and changed field:
   sent to several Braze users has one baseline row per user, so each user is judged by its own;
 - the attribute: export attribute `x` is the import column `x` when `x` is a standard Braze
   field, else `custom_attributes.x`;
-- the value: the baseline's canonical JSON decoded to the staged column's type (numbers as
-  numbers, so `5` and `5.0` meet; dates and times as the text `to_braze` sends; lists and
-  objects decoded whole); a null baseline value (a removal Braze accepted) matches an empty
-  field. JSON-text columns (mixed types) are compared as text.
+- the value: both sides in one comparable type (`values`): numbers as numbers (`5` meets
+  `5.0`), dates and times as the text `to_braze` sends, also inside lists and objects; JSON-text
+  columns (mixed types) by value, whatever the key order or number form; a null baseline value
+  (a removal Braze accepted) matches an empty field.
 
 Only baseline rows as of a day before the import's day count: a push of day d runs after the
 import of day d, so re-materialising an import day after its own day's push judges as the
@@ -37,6 +46,8 @@ from collections.abc import Collection, Sequence
 
 import polars as pl
 
+from pipeline.echoes import values
+from pipeline.echoes.origins import ORIGINS_SCHEMA, EchoSources, origins
 from pipeline.mapping.braze_fields import CUSTOM_ATTRIBUTE_PREFIX, IMPORT_IDENTIFIERS, STANDARD_IMPORT_FIELDS
 from pipeline.push import read_baseline
 from pipeline.storage import ObjectStore
@@ -51,6 +62,7 @@ ACKNOWLEDGED_SCHEMA = pl.Schema(
 _NO_FIELDS = pl.lit([], pl.List(pl.String))
 PUSHED_DTYPE = pl.List(pl.Struct({"field": pl.String, "value": pl.String}))
 _NO_PUSHES = pl.lit([], PUSHED_DTYPE)
+__all__ = ["ECHO", "PUSHED_DTYPE", "EchoSources", "acknowledged", "mark_echoes", "origins", "user_keys"]
 
 
 def acknowledged(store: ObjectStore, exports: Sequence[tuple[str, str]], day: str) -> pl.DataFrame:
@@ -106,87 +118,60 @@ def user_keys(frame: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
     return pl.concat(parts).drop_nulls(["kind", "key"])
 
 
-def _ours(text: pl.Expr, dtype: pl.DataType, json_text: bool) -> pl.Expr:
-    """The baseline's canonical JSON `text` as a value comparable with the staged column."""
-    if json_text:
-        return text
-    if dtype.is_numeric():
-        return text.cast(pl.Float64, strict=False)
-    if dtype == pl.Boolean:
-        return text.replace_strict({"true": True, "false": False}, default=None, return_dtype=pl.Boolean)
-    wrapped = pl.format('{{"v":{}}}', text)
-    if dtype in (pl.String, pl.Date) or isinstance(dtype, pl.Datetime):
-        return pl.when(text.str.starts_with('"')).then(wrapped.str.json_path_match("$.v"))
-    opening = "[" if isinstance(dtype, pl.List | pl.Array) else "{" if isinstance(dtype, pl.Struct) else None
-    if opening is None:
-        return pl.lit(None, dtype)  # a type no export value has: never an echo
-    # Only text of the right shape is decoded: the decoder would read a lone "x" as the list ["x"].
-    shaped = pl.when(text.str.starts_with(opening)).then(wrapped)
-    return shaped.str.json_decode(pl.Struct({"v": dtype})).struct.field("v")
-
-
-def _staged(value: pl.Expr, dtype: pl.DataType, json_text: bool) -> pl.Expr:
-    """The staged value as `_ours` gives the baseline's: numbers as Float64, times as Braze text."""
-    if json_text:
-        return value
-    if dtype.is_numeric():
-        return value.cast(pl.Float64)
-    if dtype == pl.Date:
-        return value.dt.strftime("%Y-%m-%d")
-    if isinstance(dtype, pl.Datetime):
-        utc = value.dt.convert_time_zone("UTC") if dtype.time_zone else value
-        return utc.dt.strftime("%Y-%m-%dT%H:%M:%S.%3fZ")
-    return value
-
-
-def _comparable(dtype: pl.DataType) -> bool:
-    """Nested values with times inside cannot be decoded from JSON text reliably: never echoes."""
-    if isinstance(dtype, pl.List | pl.Array):
-        return _comparable(dtype.inner) and not dtype.inner.is_temporal()
-    if isinstance(dtype, pl.Struct):
-        return all(_comparable(f.dtype) and not f.dtype.is_temporal() for f in dtype.fields)
-    return True
-
-
 def mark_echoes(
-    changes: pl.LazyFrame, ours: pl.DataFrame, json_columns: Collection[str] = (), since: str | None = None
+    changes: pl.LazyFrame,
+    ours: pl.DataFrame,
+    json_columns: Collection[str] = (),
+    since: str | None = None,
+    evidence: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """`changes` with `_echo_fields` and `_pushed_values` after `_changed_fields`.
 
     `_echo_fields`: the changed fields that are echoes. They leave `_changed_fields`; a "changed"
     row left with none becomes `_change` "echo". "added" and "removed" rows keep their kind (an
-    added row's echoes still leave its fields).
+    added row's echoes still leave its fields). `since` is the previous copy's day (None: there
+    was none, every row is "added"); `evidence` the provenance evidence (`origins.origins`).
 
     `_pushed_values` (List of Struct{field, value}): for a field that really changed, the value
-    profilesync had acknowledged pushing as of `since` (the previous copy's day) or later, i.e.
-    after the previous copy was taken: what Braze held just before someone else changed it, which
-    the previous copy cannot show. `sum` adds the difference from it (canonical JSON; null when
-    the push was a removal). `since` None: every acknowledged push counts.
+    profilesync had acknowledged pushing as of `since` or later, i.e. after the previous copy was
+    taken: what Braze held just before someone else changed it, which the previous copy cannot
+    show. `sum` adds the difference from it (canonical JSON; null when the push was a removal).
     """
     schema = changes.collect_schema()
-    columns = [c for c in ours["column"].unique().sort().to_list() if c in schema and _comparable(schema[c])]
+    columns = [
+        c for c in ours["column"].unique().sort().to_list() if c in schema and values.comparable(schema[c]) is not None
+    ]
     if not columns:
         return _with_echoes(changes, None, None)
     active = changes.filter(pl.col(CHANGE) != "removed")
     keys = user_keys(active, schema)
+    evidence = ORIGINS_SCHEMA.to_frame().lazy() if evidence is None else evidence
+    recent = pl.lit(True) if since is None else pl.col("as_of") >= since
+    explained = (pl.col(CHANGE) == "added") | recent
+    disputed = (pl.col("origin_day") > pl.col("as_of")).fill_null(False)
     hits, pushes = [], []
     for column in columns:
         json_text = column in json_columns
+        dtype = schema[column]
         staged = active.filter(pl.col(FIELDS).list.contains(column)).select(
-            KEY, _staged(pl.col(column), schema[column], json_text).alias("staged")
+            KEY, CHANGE, (pl.col(column) if json_text else values.staged(pl.col(column), dtype)).alias("staged")
         )
         held = ours.lazy().filter(pl.col("column") == column)
-        held = held.select(
-            "kind", "key", "as_of", "value", _ours(pl.col("value"), schema[column], json_text).alias("ours")
+        held = held.select("kind", "key", "as_of", "value", values.ours(pl.col("value"), dtype).alias("ours"))
+        found = staged.join(keys, on=KEY).join(held, on=["kind", "key"])
+        if json_text:
+            found = found.collect()
+            equal = values.json_equal(found["staged"], found["value"])
+            found = found.with_columns(equal.fill_null(False).alias("equal")).lazy()
+        else:
+            found = found.with_columns((pl.col("staged") == pl.col("ours")).fill_null(False).alias("equal"))
+        found = found.join(evidence.filter(pl.col("field") == column), on=KEY, how="left").with_columns(
+            pl.lit(column).alias("field")
         )
-        same = (pl.col("staged").is_null() & pl.col("value").is_null()) | (
-            pl.col("staged") == pl.col("ours")
-        ).fill_null(False)
-        found = staged.join(keys, on=KEY).join(held, on=["kind", "key"]).with_columns(same.alias("same"))
-        found = found.with_columns(pl.lit(column).alias("field"))
-        hits.append(found.filter("same").select(KEY, "field"))
-        recent = pl.lit(True) if since is None else pl.col("as_of") >= since
-        pushes.append(found.filter(~pl.col("same") & recent).select(KEY, "field", "as_of", "value"))
+        same = (pl.col("staged").is_null() & pl.col("value").is_null()) | pl.col("equal")
+        found = found.with_columns((same & explained & ~disputed).alias("echo"))
+        hits.append(found.filter("echo").select(KEY, "field"))
+        pushes.append(found.filter(~pl.col("echo") & recent).select(KEY, "field", "as_of", "value"))
     echoes = pl.concat(hits).unique()
     pushed = (
         pl.concat(pushes)
