@@ -9,6 +9,7 @@ import typer
 
 if TYPE_CHECKING:
     from pipeline.mapping import Connection
+    from pipeline.storage import ObjectStore
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -54,10 +55,12 @@ def check(
     from pipeline.console import print_checks
 
     if connection:
-        _connections_or_exit()
-        results = check_connection(connection)
+        chosen = [c for c in _connections_or_exit() if c.name == connection]
+        uris = [u for c in chosen for u in (c.storage.root, c.storage.braze_exports)]
+        results = check_connection(connection, _s3_client(uris))
     else:
-        results = check_settings(braze_endpoint, None, {"Profile store": storage, "Export bucket": braze_exports})
+        stores = {"Profile store": storage, "Export bucket": braze_exports}
+        results = check_settings(braze_endpoint, None, stores, s3_client=_s3_client(list(stores.values())))
     print_checks(results)
     if any(r.status == "FAIL" for r in results):
         raise typer.Exit(1)
@@ -147,7 +150,7 @@ def runs(
     from pipeline.console import print_runs
     from pipeline.mapping import mappings_folder
     from pipeline.runs import list_runs
-    from pipeline.storage import StorageError, open_store
+    from pipeline.storage import StorageError
 
     connections = _connections_or_exit()
     chosen = [c for c in connections if connection in (None, c.name)]
@@ -162,7 +165,7 @@ def runs(
     try:
         fail_dead_runs_in_home(connections)
         for c in chosen:
-            records += list_runs(open_store(c.storage.root), connection=c.name, last=last)
+            records += list_runs(_store(c.storage.root), connection=c.name, last=last)
     except StorageError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
@@ -198,7 +201,7 @@ def profiles_show(
         raise typer.Exit(2) from None
     _connections_or_exit()
     try:
-        day, profile = lookup(kind, value, day=day, connection=connection)
+        day, profile = lookup(kind, value, day=day, connection=connection, open_at=_store)
     except (ProfileLookupError, StorageError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
@@ -214,6 +217,24 @@ def demo(
 
     if not run_demo(folder):
         raise typer.Exit(1)
+
+
+def _s3_client(uris: list[str | None]) -> object | None:
+    """The client of the same dagster-aws S3Resource the assets use, when any of `uris` is s3://.
+
+    Built only then: it imports Dagster, which a local-folder command need not wait for."""
+    if not any(uri and uri.startswith("s3://") for uri in uris):
+        return None
+    from assets.resources import s3_resource
+
+    return s3_resource().get_client()
+
+
+def _store(uri: str) -> ObjectStore:
+    """The store at `uri`, s3:// through the S3Resource (as the assets reach it)."""
+    from pipeline.storage import open_store
+
+    return open_store(uri, s3_client=_s3_client([uri]))
 
 
 def _connections_or_exit() -> list[Connection]:

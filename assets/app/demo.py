@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assets.app.run import dagster_instance, print_summaries, run_day
+from assets.resources import store_at
 from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.check import run_checks
@@ -24,7 +25,6 @@ from pipeline.sandbox.admin_client import SandboxAdmin
 from pipeline.sandbox.demo import demo_users
 from pipeline.sandbox.server import SandboxServer
 from pipeline.sandbox.settings import DEMO_API_KEY
-from pipeline.storage import open_store
 
 DEMO_USERS = 10_000
 INTERACTIONS = Path(__file__).resolve().parents[2] / "mappings" / "inputs" / "interactions.csv"
@@ -153,7 +153,7 @@ def _show_sandbox(admin: SandboxAdmin, since: int) -> None:
 
 
 def _show_example(root: str, day: str) -> None:
-    snapshot = read_snapshot(open_store(root), day)
+    snapshot = read_snapshot(store_at(root), day)
     if snapshot is None or snapshot.merges.is_empty():
         return
     survivor = snapshot.merges["survivor_id"][0]

@@ -17,14 +17,14 @@ import dagster as dg
 
 from assets.app.run_logging import materialize_quietly
 from assets.build import group_assets, store_groups
-from assets.resources import connection_resources
+from assets.resources import connection_resources, store_at
 from assets.run_lock import INSTANCE_SETTINGS, day_lease, fail_dead_runs
 from assets.run_summary import error_text, summarize_run
 from pipeline.mapping import Connection
 from pipeline.preflight import check_day, ready_connections, today
 from pipeline.run_lock import folder_lock
 from pipeline.runs import append_run
-from pipeline.storage import StorageError, open_store
+from pipeline.storage import StorageError
 
 DEFAULT_HOME = Path(".dagster_home")
 
@@ -140,7 +140,7 @@ def record_history(
     """The run in each connection's run history; a store that refuses it is reported, not fatal."""
     for connection in connections:
         try:
-            append_run(open_store(connection.storage.root), summarize_run(instance, run, connection))
+            append_run(store_at(connection.storage.root), summarize_run(instance, run, connection))
         except StorageError as exc:
             summary.failures.append(f"run history of {connection.name} not written: {exc}")
 
