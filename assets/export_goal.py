@@ -8,6 +8,7 @@ import polars as pl
 from assets.lineage import payload_metadata
 from assets.metadata import counts, preview
 from assets.partitions import daily
+from assets.progress import step_progress
 from assets.resources import braze_key, store_key
 from pipeline.exports.steps import run_export_changes, run_payload, run_push, run_segment_members, uses_interactions
 from pipeline.exports.values import InvalidValue, check
@@ -151,7 +152,7 @@ never sent (`held_back`).""",
         with getattr(context.resources, braze).client() as client:
             report = run_push(
                 client, getattr(context.resources, store).store(), connection, goal, context.partition_key,
-                progress=context.log.info,
+                progress=step_progress(context.log),
             )  # fmt: skip
         values = report.as_dict()
         return dg.MaterializeResult(

@@ -113,6 +113,9 @@ def run(
         bool, typer.Option("--refresh", help="Ask Braze for new segment exports even if the day has them.")
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait while another run holds the day.")] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Plain log lines instead of progress bars on a terminal.")
+    ] = False,
 ) -> None:
     """Materialise every asset of every enabled connection for one day, through Dagster.
 
@@ -126,7 +129,7 @@ def run(
         day = parse_day(date) if date is not None else None
         from assets.app.run import run_and_report  # the one command that needs Dagster itself
 
-        succeeded = run_and_report(day, refresh=refresh, wait=wait)
+        succeeded = run_and_report(day, refresh=refresh, wait=wait, progress=not no_progress)
     except NotReady as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

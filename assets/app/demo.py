@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from assets.app.progress import showing
 from assets.app.run import dagster_instance, print_summaries, run_day
 from assets.resources import store_at
 from pipeline import layout
@@ -112,7 +113,8 @@ def _sync_days(client: BrazeClient, admin: SandboxAdmin, users: int, env: dict[s
             console.rule(f"overnight: {changed:,} users changed in Braze through /users/track")
         console.rule(f"day {number + 1}: profilesync run --date {day}")
         since = admin.last_seq()
-        summaries = run_day(day, connections, instance)
+        with showing():  # bars on a terminal, as `profilesync run` shows them
+            summaries = run_day(day, connections, instance)
         print_summaries(summaries)
         _show_echoes(summaries)
         _show_sandbox(admin, since)

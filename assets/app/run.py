@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.app.progress import showing
 from assets.app.run_logging import materialize_quietly
 from assets.build import group_assets, store_groups
 from assets.resources import connection_resources, store_at
@@ -206,8 +207,10 @@ def print_summaries(summaries: list[RunSummary]) -> None:
             console.print("[bold red]failed:[/]", shown(failure))  # Braze's words: no markup, no controls
 
 
-def run_and_report(day: str | None, refresh: bool = False, wait: bool = False) -> bool:
+def run_and_report(day: str | None, refresh: bool = False, wait: bool = False, progress: bool = True) -> bool:
     """The `profilesync run` command: run the day, print what happened; True on success.
+
+    `progress`: bars for long work when stderr is an interactive terminal (plain lines otherwise).
 
     Raises `pipeline.preflight.NotReady` before anything runs when the day, the connection
     files, a key variable or a store folder would make the run fail at once, and
@@ -216,7 +219,8 @@ def run_and_report(day: str | None, refresh: bool = False, wait: bool = False) -
     day = day or today()
     connections, instance = ready_connections(day), dagster_instance()
     fail_dead_runs(instance, connections)
-    summaries = run_day(day, connections, instance, refresh=refresh, wait=wait)
+    with showing(progress):
+        summaries = run_day(day, connections, instance, refresh=refresh, wait=wait)
     print_summaries(summaries)
     return bool(summaries) and all(s.success for s in summaries)
 

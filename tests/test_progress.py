@@ -1,0 +1,104 @@
+"""Progress of long work: bars on an interactive terminal, plain lines everywhere else.
+
+The plain mode of a whole run (stderr a pipe) is checked in test_secrets.py's `profilesync run`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from rich.console import Console
+
+from assets.app.progress import showing, wanted
+from assets.app.run_logging import materialize_quietly
+from assets.progress import step_progress
+from pipeline.progress import Counts, Pace, ProgressLine, counts_of
+from pipeline.push.progress import progress_line
+from pipeline.staging.stage import stage_export
+from pipeline.storage import open_store
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@dg.asset(partitions_def=dg.StaticPartitionsDefinition(["2026-11-01"]))
+def long_work(context) -> None:  # untyped: Dagster refuses a string annotation of `context`
+    """Reports as the engine's export wait and push do, through the step's log."""
+    report = step_progress(context.log)
+    waiting = Counts("segment s1 export", 45, 600, "s", "3 file(s) so far, timeout 600 s")
+    report(ProgressLine("waiting for export p1: 3 file(s) so far, 45 s of 600 s", waiting))
+    report(progress_line("acme/vip", 40_000, 100_000, 534, 3, elapsed_s=32.0, rate_limited=2))
+    report("acme/vip: sending 100,000 users, 4 requests in flight")  # a plain line: printed above the bars
+    report(progress_line("acme/vip", 100_000, 100_000, 1_334, 3, elapsed_s=80.0, rate_limited=2))
+
+
+def test_a_terminal_gets_bars_with_the_counts() -> None:
+    """Through a real Dagster run: the counts reach `profilesync run`'s console logger with the line."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=160, color_system=None)
+    with showing(console=console), dg.DagsterInstance.ephemeral() as instance:
+        result = materialize_quietly(
+            [long_work],
+            selection=[long_work.key],
+            partition_key="2026-11-01",
+            instance=instance,
+            resources={},
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},  # as run_day gives it
+        )
+    assert result.success
+    shown = ANSI.sub("", buffer.getvalue())
+    assert "━" in shown  # a bar was drawn
+    last = {}
+    for line in shown.splitlines():
+        for task in ("segment s1 export", "acme/vip "):
+            if task in line:
+                last[task] = line
+    assert "45/600 s" in last["segment s1 export"] and "3 file(s) so far" in last["segment s1 export"]
+    assert "40,000/100,000 users" in shown and "1,250 users/s, 2 x 429, ETA 48 s" in shown
+    assert "100,000/100,000 users" in last["acme/vip "] and "3 rejected" in last["acme/vip "]
+    assert "acme/vip: sending 100,000 users, 4 requests in flight" in shown
+    assert "40,000/100,000 users sent in 534 batches" not in shown  # a report with counts is a bar, not a line
+
+
+def test_bars_only_on_an_interactive_terminal_that_asked_for_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    leader, follower = os.openpty()
+    with os.fdopen(follower, "w") as terminal:
+        monkeypatch.setenv("TERM", "xterm-256color")
+        assert wanted(True, terminal)
+        assert not wanted(False, terminal)  # --no-progress
+        monkeypatch.setenv("TERM", "dumb")
+        assert not wanted(True, terminal)
+    os.close(leader)
+    assert not wanted(True, io.StringIO())  # a pipe, a CI log, a file
+    with showing(True) as display:  # pytest's stderr is captured, not a terminal
+        assert display is None
+
+
+def test_plain_lines_carry_the_same_counts(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path))
+    keys = []
+    for number in range(12):
+        keys.append(f"export/part-{number}.jsonl")
+        store.write_bytes(keys[-1], f'{{"braze_id": "b{number}", "external_id": "u{number}"}}\n'.encode())
+    reports: list[str] = []
+    stage_export(store, keys, progress=reports.append, label="acme/members staging")
+    counts = [counts_of(r) for r in reports]
+    assert all(isinstance(c, Counts) for c in counts)
+    assert reports[0] == "acme/members staging: 1/12 export files parsed"
+    assert reports[-1] == "acme/members staging: 12/12 export files parsed" and counts[-1].finished  # type: ignore[union-attr]
+    assert 3 <= len(reports) <= 12  # every tenth, not every file of a large export
+    assert [c.done for c in counts] == sorted(c.done for c in counts)  # type: ignore[union-attr]
+
+
+def test_pace_reports_every_tenth_and_after_a_quiet_while() -> None:
+    now = [0.0]
+    pace = Pace(1_000, clock=lambda: now[0])
+    assert [done for done in range(0, 1_001, 50) if pace.due(done)] == list(range(0, 1_001, 100))
+    pace = Pace(1_000, clock=lambda: now[0])
+    assert pace.due(0) and not pace.due(1)
+    now[0] = 6.0
+    assert pace.due(2)  # 5 s without a report
