@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,8 @@ from rich.console import Console
 from assets.app.progress import showing, wanted
 from assets.app.run_logging import materialize_quietly
 from assets.progress import step_progress
+from pipeline.braze.callback import CallbackListener
+from pipeline.braze.segment_export import wait_for_files
 from pipeline.progress import Counts, Pace, ProgressLine, counts_of
 from pipeline.push.progress import progress_line
 from pipeline.staging.stage import stage_export
@@ -102,3 +105,36 @@ def test_pace_reports_every_tenth_and_after_a_quiet_while() -> None:
     assert pace.due(0) and not pace.due(1)
     now[0] = 6.0
     assert pace.due(2)  # 5 s without a report
+
+
+def test_waiting_for_an_export_reports_files_elapsed_and_timeout(tmp_path: Path) -> None:
+    """On a fake clock: a line when files appear, one every 15 s while nothing changes, one at the end."""
+    store = open_store(str(tmp_path))
+    part = "segment-export/s1/2026-11-01/p1/part-0.json.gz"
+    now = [0.0]
+    reports: list[str] = []
+    with CallbackListener() as listener:
+
+        def sleep(seconds: float) -> None:
+            now[0] += seconds
+            if now[0] >= 20 and not store.exists(part):
+                store.write_bytes(part, b"x")
+            if now[0] >= 40 and not listener.received.is_set():
+                request = urllib.request.Request(listener.url, data=b'{"success": true}', method="POST")
+                urllib.request.urlopen(request, timeout=10).close()
+
+        files, evidence = wait_for_files(
+            store, "s1", "p1", callback=listener, size=None, count=None,  # type: ignore[arg-type]
+            quiet_period_s=1e9, timeout_s=600, poll_interval_s=5, progress=reports.append,
+            clock=lambda: now[0], sleep=sleep,
+        )  # fmt: skip
+    assert evidence == "callback" and [f.key for f in files] == [part]
+    assert reports == [
+        "waiting for export p1: 0 file(s) so far, 17 s of 600 s",
+        "1 export file(s) so far under p1",
+        "waiting for export p1: 1 file(s) so far, 37 s of 600 s",
+        "export p1 complete (Braze's callback): 1 file(s)",
+    ]
+    counts = [counts_of(r) for r in reports]
+    assert [(c.done, c.total, c.unit) for c in counts] == [(t, 600, "s") for t in (17, 22, 37, 42)]  # type: ignore[union-attr]
+    assert counts[-1].finished and counts[-1].note == "1 file(s) so far, timeout 600 s"  # type: ignore[union-attr]
