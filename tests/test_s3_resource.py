@@ -10,6 +10,7 @@ from dagster_aws.s3 import S3Resource
 from assets.build import build_definitions
 from assets.resources import S3_KEY, ObjectStoreS3Resource, StoreResource, s3_resource, store_at, store_key
 from pipeline.mapping import Connection, load_connection_file
+from pipeline.storage import StorageError
 from pipeline.storage.s3 import CONNECT_TIMEOUT_S, MAX_ATTEMPTS, READ_TIMEOUT_S
 
 DEAD_ENDPOINT = "http://127.0.0.1:9"  # nothing listens: a client built from the variables would fail
@@ -73,3 +74,9 @@ def test_definitions_show_one_s3_resource_from_the_aws_variables(
     assert (s3.endpoint_url, s3.region_name, s3.aws_secret_access_key) == (moto_s3, "eu-central-1", None)
     store = resources[store_key(_connection(tmp_path, bucket))]
     assert isinstance(store, StoreResource) and store.s3 is s3
+
+
+def test_s3_settings_boto3_refuses_are_one_clear_error(moto_s3: str, bucket: str) -> None:
+    """`profilesync runs`, `profiles show` and `check` report a StorageError as one line, not a traceback."""
+    with pytest.raises(StorageError, match=r"no-such-profile.*could not be found; check AWS_PROFILE"):
+        store_at(f"s3://{bucket}/p", ObjectStoreS3Resource(profile_name="no-such-profile"))

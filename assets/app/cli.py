@@ -53,14 +53,19 @@ def check(
     """
     from pipeline.check import check_connection, check_settings
     from pipeline.console import print_checks
+    from pipeline.storage import StorageError
 
-    if connection:
-        chosen = [c for c in _connections_or_exit() if c.name == connection]
-        uris = [u for c in chosen for u in (c.storage.root, c.storage.braze_exports)]
-        results = check_connection(connection, _s3_client(uris))
-    else:
-        stores = {"Profile store": storage, "Export bucket": braze_exports}
-        results = check_settings(braze_endpoint, None, stores, s3_client=_s3_client(list(stores.values())))
+    try:
+        if connection:
+            chosen = [c for c in _connections_or_exit() if c.name == connection]
+            uris = [u for c in chosen for u in (c.storage.root, c.storage.braze_exports)]
+            results = check_connection(connection, _s3_client(uris))
+        else:
+            stores = {"Profile store": storage, "Export bucket": braze_exports}
+            results = check_settings(braze_endpoint, None, stores, s3_client=_s3_client(list(stores.values())))
+    except StorageError as exc:  # no S3 client can be built from the AWS variables
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     print_checks(results)
     if any(r.status == "FAIL" for r in results):
         raise typer.Exit(1)

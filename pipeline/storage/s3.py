@@ -60,18 +60,23 @@ def build_client(
     aws_session_token: str | None = None,
 ) -> Any:
     """A boto3 S3 client; credentials left as None come from boto3's own chain (variables,
-    profiles, instance roles)."""
-    return boto3.session.Session(profile_name=profile_name).client(
-        "s3",
-        endpoint_url=endpoint_url or None,
-        region_name=region_name or None,
-        use_ssl=use_ssl,
-        verify=verify,
-        aws_access_key_id=aws_access_key_id,
-        aws_secret_access_key=aws_secret_access_key,
-        aws_session_token=aws_session_token,
-        config=config,
-    )
+    profiles, instance roles). A configuration boto3 refuses (an unknown AWS_PROFILE, a bad
+    endpoint URL) is a StorageError naming it."""
+    try:
+        return boto3.session.Session(profile_name=profile_name).client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region_name or None,
+            use_ssl=use_ssl,
+            verify=verify,
+            aws_access_key_id=aws_access_key_id,
+            aws_secret_access_key=aws_secret_access_key,
+            aws_session_token=aws_session_token,
+            config=config,
+        )
+    except (BotoCoreError, ValueError) as exc:
+        fix = "check AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL"
+        raise StorageError(f"cannot set up S3 access: {exc}; {fix}") from None
 
 
 def s3_client() -> Any:
