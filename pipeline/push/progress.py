@@ -22,6 +22,11 @@ def progress_line(label: str, sent: int, total: int, batches: int, rejected: int
     return ProgressLine(text, counts)
 
 
+def done_line(label: str, described: str, total: int) -> ProgressLine:
+    """`acme/vip: done: ...`; its counts fill the push's bar, whose last tick may have come before the end."""
+    return ProgressLine(f"{label}: done: {described}", Counts(label, total, total, "users", described, finished=True))
+
+
 def _duration(seconds: float) -> str:
     seconds = round(seconds)
     if seconds < 60:
