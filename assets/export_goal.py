@@ -8,6 +8,7 @@ import polars as pl
 from assets.lineage import payload_metadata
 from assets.metadata import counts, preview
 from assets.partitions import daily
+from assets.progress import step_progress
 from assets.resources import braze_key, store_key
 from pipeline.exports.steps import run_export_changes, run_payload, run_push, run_segment_members, uses_interactions
 from pipeline.exports.values import InvalidValue, check
@@ -166,7 +167,7 @@ never sent (`held_back`). When the forecast (the plan beside the changes) exceed
         with getattr(context.resources, braze).client() as client:
             report, overridden = run_push(
                 client, getattr(context.resources, store).store(), connection, goal, context.partition_key,
-                progress=context.log.info, override_budget=config.override_budget,
+                progress=step_progress(context.log), override_budget=config.override_budget,
             )  # fmt: skip
         values = report.as_dict()
         return dg.MaterializeResult(

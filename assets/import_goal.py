@@ -7,6 +7,7 @@ from assets.extensions import StagingStep, steps_for
 from assets.lineage import changes_metadata
 from assets.metadata import counts, preview
 from assets.partitions import daily
+from assets.progress import step_progress
 from assets.resources import braze_key, exports_key, store_key
 from pipeline.imports import echo_sources, export_fields, run_changes, run_segment_export, run_staging
 from pipeline.mapping import Connection, ImportGoal
@@ -64,7 +65,7 @@ first export: Braze only exports the present, so a re-run re-stages the same fil
                 goal,
                 day,
                 refresh=config.refresh,
-                progress=context.log.info,
+                progress=step_progress(context.log),
             )
             calls = client.stats.as_dict()
         context.log.info(
@@ -108,7 +109,8 @@ users carry none of the goal's identifiers.""",
     def staged_users(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         day = context.partition_key
         target = getattr(context.resources, store).store()
-        result = run_staging(getattr(context.resources, exports).store(), target, connection, goal, day)
+        exported = getattr(context.resources, exports).store()
+        result = run_staging(exported, target, connection, goal, day, progress=step_progress(context.log))
         rate = result["quarantined"] / max(1, result["lines_read"])
         context.log.info(
             "staged %d users, quarantined %d lines and %d values",

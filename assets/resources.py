@@ -11,11 +11,15 @@ import threading
 from typing import Any
 
 import dagster as dg
+from botocore import UNSIGNED
+from botocore.config import Config
 from dagster_aws.s3 import S3Resource
+from pydantic import Field
 
 from pipeline.braze import BrazeClient
 from pipeline.mapping import Connection
 from pipeline.storage import ObjectStore, open_store
+from pipeline.storage.s3 import CONNECT_TIMEOUT_S, MAX_ATTEMPTS, READ_TIMEOUT_S, build_client, client_config
 
 
 class BrazeResource(dg.ConfigurableResource):
@@ -37,14 +41,41 @@ class BrazeResource(dg.ConfigurableResource):
         )
 
 
-def s3_resource() -> S3Resource:
-    """S3 access (endpoint, region, retries) from the standard AWS variables, shown on the UI's
-    resources page. Credentials are left to boto3's own chain (`AWS_ACCESS_KEY_ID`, profiles,
-    instance roles), so no secret ever sits in resource config."""
-    return S3Resource(
+class ObjectStoreS3Resource(S3Resource):
+    """dagster-aws's `S3Resource` whose client also carries the object store's timeouts.
+
+    `S3Resource.get_client` configures retries only; a stalled endpoint would hang a run for
+    botocore's default 60 s per read, retried. The client is built with the engine's
+    `client_config`, the one place the retries and timeouts are defined."""
+
+    max_attempts: int = Field(default=MAX_ATTEMPTS, description="Retries per S3 call after the first (botocore).")
+    connect_timeout_s: float = Field(default=CONNECT_TIMEOUT_S, description="Seconds to open a connection.")
+    read_timeout_s: float = Field(default=READ_TIMEOUT_S, description="Seconds to wait for an answer's bytes.")
+
+    def get_client(self) -> Any:
+        config = client_config(self.max_attempts, self.connect_timeout_s, self.read_timeout_s)
+        if self.use_unsigned_session:
+            config = config.merge(Config(signature_version=UNSIGNED))
+        return build_client(
+            config=config,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region_name,
+            profile_name=self.profile_name,
+            use_ssl=self.use_ssl,
+            verify=self.verify,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token,
+        )
+
+
+def s3_resource() -> ObjectStoreS3Resource:
+    """S3 access (endpoint, region, retries, timeouts) from the standard AWS variables, shown on
+    the UI's resources page. Credentials are left to boto3's own chain (`AWS_ACCESS_KEY_ID`,
+    profiles, instance roles), so no secret ever sits in resource config."""
+    return ObjectStoreS3Resource(
         endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
-        max_attempts=5,
     )
 
 
@@ -74,6 +105,12 @@ def shared_client(s3: S3Resource) -> Any:
         if key not in _clients:
             _clients[key] = s3.get_client()
         return _clients[key]
+
+
+def store_at(uri: str, s3: S3Resource | None = None) -> ObjectStore:
+    """The store at `uri` as the assets see it: s3:// through the S3 resource's client. For entry
+    points (the CLI, run history, sensors) that need a store outside an asset."""
+    return StoreResource(uri=uri, s3=s3 or s3_resource()).store()
 
 
 def braze_key(connection: Connection) -> str:

@@ -20,11 +20,12 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from assets.resources import store_at
 from assets.run_summary import summarize_run
 from pipeline.mapping import Connection
 from pipeline.run_lock import POLL_SECONDS, RunLocked, holding, process_alive, process_start
 from pipeline.runs import append_run
-from pipeline.storage import StorageError, open_store
+from pipeline.storage import StorageError
 
 STORE_TAG = "profilesync/store"
 CONNECTIONS_TAG = "profilesync/connections"
@@ -104,7 +105,7 @@ def fail_dead_runs(instance: dg.DagsterInstance, connections: list[Connection]) 
             if name in by_name:
                 connection = by_name[name]
                 try:
-                    append_run(open_store(connection.storage.root), summarize_run(instance, ended, connection))
+                    append_run(store_at(connection.storage.root), summarize_run(instance, ended, connection))
                 except StorageError as exc:  # Dagster has it as failed; the history says why it lacks it
                     say(f"run history of {name} not written: {exc}")
         failed.append(run.run_id)
@@ -117,7 +118,7 @@ def day_lease(
 ) -> Iterator[dict[str, str]]:
     """Hold the store's day for one run of `profilesync run`; yields the tags the run must carry."""
     root = store_value(members[0])
-    with holding(open_store(root), day, names, wait=wait, say=say):
+    with holding(store_at(root), day, names, wait=wait, say=say):
         told = False
         while True:
             try:

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from assets.resources import store_at
 from assets.run_summary import summarize_run
 from pipeline import notify
 from pipeline.mapping import Connection
 from pipeline.runs import append_run, is_recorded
-from pipeline.storage import open_store
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def record_and_notify(context: dg.RunStatusSensorContext, connection: Connection) -> None:
     """Append the run to the history, then mail it if `notify` wants it; once per run."""
     record = summarize_run(context.instance, context.dagster_run, connection)
-    store = open_store(connection.storage.root)
+    store = store_at(connection.storage.root)
     if is_recorded(store, record):  # the key depends only on the run: this run was handled before
         context.log.info("run %s of %s is already in the run history; not mailing again", record.run_id, record.job)
         return

@@ -58,15 +58,17 @@ def check_braze(client: BrazeClient) -> Iterator[CheckResult]:
             yield CheckResult(name, "FAIL", exc.braze_message, exc.fix)
 
 
-def check_buckets(uris: list[str]) -> Iterator[CheckResult]:
-    """The buckets the AWS credentials can list, as other tools' dropdowns show them."""
+def check_buckets(uris: list[str], s3_client: Any = None) -> Iterator[CheckResult]:
+    """The buckets the AWS credentials can list, as other tools' dropdowns show them.
+
+    `s3_client`: the S3 client to ask (the CLI passes its S3Resource's); default the engine's own."""
     if not any(split_uri(uri)[0] == "s3" for uri in uris):
         yield CheckResult("S3 buckets", "SKIP", "no s3:// location configured")
         return
     from pipeline.storage.s3 import list_buckets
 
     try:
-        names = list_buckets()
+        names = list_buckets(s3_client)
     except StorageError as exc:
         yield CheckResult("S3 buckets", "FAIL", str(exc), "grant s3:ListAllMyBuckets, or ignore if not needed")
         return
@@ -74,17 +76,17 @@ def check_buckets(uris: list[str]) -> Iterator[CheckResult]:
     yield CheckResult("S3 buckets", "OK", f"{len(names)} listable: {shown}" if names else "none listable")
 
 
-def check_store(label: str, uri: str) -> Iterator[CheckResult]:
-    """Whether `uri` can be listed (readable) and written to (writable)."""
+def check_store(label: str, uri: str, s3_client: Any = None) -> Iterator[CheckResult]:
+    """Whether `uri` can be listed (readable) and written to (writable), through `s3_client` for s3://."""
     try:
-        store = open_store(uri)
+        store = open_store(uri, s3_client)
         next(iter(store.list("")), None)
         yield CheckResult(f"{label} readable", "OK", uri)
     except StorageError as exc:
         yield CheckResult(f"{label} readable", "FAIL", str(exc), "check the URI and the credentials' read access")
     key = f".profilesync-check/{uuid.uuid4().hex}"
     try:
-        store = open_store(uri)
+        store = open_store(uri, s3_client)
         store.write_bytes(key, b"profilesync connection check\n")
         ok = store.read_bytes(key) == b"profilesync connection check\n"
         store.delete(key)
@@ -93,18 +95,23 @@ def check_store(label: str, uri: str) -> Iterator[CheckResult]:
         yield CheckResult(f"{label} writable", "FAIL", str(exc), "grant write access (s3:PutObject, s3:DeleteObject)")
 
 
-def run_checks(client: BrazeClient | None, stores: dict[str, str]) -> list[CheckResult]:
+def run_checks(client: BrazeClient | None, stores: dict[str, str], s3_client: Any = None) -> list[CheckResult]:
     results = list(check_braze(client)) if client else []
-    results += check_buckets(list(stores.values()))
+    results += check_buckets(list(stores.values()), s3_client)
     for label, uri in stores.items():
-        results += check_store(label, uri)
+        results += check_store(label, uri, s3_client)
     return results
 
 
 def check_settings(
-    endpoint: str | None, api_key: str | None, stores: dict[str, str | None], api_key_env: str = "BRAZE_API_KEY"
+    endpoint: str | None,
+    api_key: str | None,
+    stores: dict[str, str | None],
+    api_key_env: str = "BRAZE_API_KEY",
+    s3_client: Any = None,
 ) -> list[CheckResult]:
-    """Every check for an endpoint (key from `api_key` or the variable `api_key_env`) and the named stores."""
+    """Every check for an endpoint (key from `api_key` or the variable `api_key_env`) and the named
+    stores, s3:// ones through `s3_client` (the CLI's S3Resource client)."""
     results: list[CheckResult] = []
     client = None
     if not endpoint:
@@ -116,13 +123,13 @@ def check_settings(
             results.append(CheckResult("Braze API key", "FAIL", exc.braze_message, exc.fix))
         except (ValueError, RuntimeError) as exc:
             results.append(CheckResult("Braze endpoint", "FAIL", str(exc), "set BRAZE_REST_ENDPOINT and BRAZE_API_KEY"))
-    results += run_checks(client, {name: uri for name, uri in stores.items() if uri})
+    results += run_checks(client, {name: uri for name, uri in stores.items() if uri}, s3_client)
     if client is not None:
         client.close()
     return results
 
 
-def check_connection(name: str) -> list[CheckResult]:
+def check_connection(name: str, s3_client: Any = None) -> list[CheckResult]:
     """The checks for one connection file: its endpoint, the key its variable holds, its stores."""
     from pipeline.mapping import SecretNotSet, load_connections
 
@@ -136,4 +143,4 @@ def check_connection(name: str) -> list[CheckResult]:
     except SecretNotSet as exc:  # unset, or holding characters no key has (SecretInvalid)
         return [CheckResult("Braze API key", "FAIL", str(exc), f"set {connection.braze.api_key_env}")]
     stores = {"Profile store": connection.storage.root, "Export bucket": connection.storage.braze_exports}
-    return check_settings(connection.braze.rest_endpoint, api_key, stores, connection.braze.api_key_env)
+    return check_settings(connection.braze.rest_endpoint, api_key, stores, connection.braze.api_key_env, s3_client)

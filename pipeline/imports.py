@@ -200,15 +200,24 @@ def run_segment_export(
     return manifest, False
 
 
-def run_staging(exports: ObjectStore, store: ObjectStore, connection: Connection, goal: ImportGoal, day: str) -> dict:
-    """Stage the day's export files as one Parquet copy plus a quarantine file."""
+def run_staging(
+    exports: ObjectStore,
+    store: ObjectStore,
+    connection: Connection,
+    goal: ImportGoal,
+    day: str,
+    progress: Progress = lambda message: None,
+) -> dict:
+    """Stage the day's export files as one Parquet copy plus a quarantine file; `progress` hears
+    of the files parsed so far."""
     manifest = read_manifest(store, connection.name, goal.name, day)
     if manifest is None:
         raise ObjectNotFound(
             f"no segment export recorded for {connection.name}/{goal.name} on {day}; materialize segment_export first"
         )
     fields, _custom = export_fields(goal)
-    result = stage_export(exports, [f["key"] for f in manifest["files"]], fields)
+    keys = [f["key"] for f in manifest["files"]]
+    result = stage_export(exports, keys, fields, progress=progress, label=f"{qualified(connection, goal)} staging")
     counts = write_staged(store, connection.name, goal.name, day, result)
     # The same identifier expressions the profiles step matches on, so the check sees what it will.
     values = identifier_values(goal_rules(connection, goal), result.users.schema)

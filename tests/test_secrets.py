@@ -112,6 +112,11 @@ export:
     done = run_cli("run", "--date", "2026-11-01", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "secret/back/braze_push" in done.stdout  # the run really talked to Braze with the key
+    # Off a terminal (here a pipe) long work reports plain lines, the counts in words, no bars.
+    assert "secret/members staging: 1/1 export files parsed" in done.stderr, done.stderr
+    assert "braze_push secret/back 2026-11-01: 1/1 users sent in 1 batches" in done.stderr, done.stderr
+    assert "complete (Braze's callback)" in done.stderr or "complete (segment size)" in done.stderr
+    assert "━" not in done.stderr and "\x1b[" not in done.stderr
     assert SECRET_KEY not in done.stdout + done.stderr
     assert files_containing(tmp_path, SECRET_KEY) == []  # event log, run storage, profile store
 

@@ -12,6 +12,7 @@ from assets.app.undo import undo
 
 if TYPE_CHECKING:
     from pipeline.mapping import Connection
+    from pipeline.storage import ObjectStore
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -55,12 +56,19 @@ def check(
     """
     from pipeline.check import check_connection, check_settings
     from pipeline.console import print_checks
+    from pipeline.storage import StorageError
 
-    if connection:
-        _connections_or_exit()
-        results = check_connection(connection)
-    else:
-        results = check_settings(braze_endpoint, None, {"Profile store": storage, "Export bucket": braze_exports})
+    try:
+        if connection:
+            chosen = [c for c in _connections_or_exit() if c.name == connection]
+            uris = [u for c in chosen for u in (c.storage.root, c.storage.braze_exports)]
+            results = check_connection(connection, _s3_client(uris))
+        else:
+            stores = {"Profile store": storage, "Export bucket": braze_exports}
+            results = check_settings(braze_endpoint, None, stores, s3_client=_s3_client(list(stores.values())))
+    except StorageError as exc:  # no S3 client can be built from the AWS variables
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     print_checks(results)
     if any(r.status == "FAIL" for r in results):
         raise typer.Exit(1)
@@ -116,6 +124,9 @@ def run(
     override_budget: Annotated[
         bool, typer.Option("--override-budget", help="Push even where the forecast is over a goal's budget.")
     ] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Plain log lines instead of progress bars on a terminal.")
+    ] = False,
 ) -> None:
     """Materialise every asset of every enabled connection for one day, through Dagster.
 
@@ -130,7 +141,9 @@ def run(
         day = parse_day(date) if date is not None else None
         from assets.app.run import run_and_report  # the one command that needs Dagster itself
 
-        succeeded = run_and_report(day, refresh=refresh, wait=wait, override_budget=override_budget)
+        succeeded = run_and_report(
+            day, refresh=refresh, wait=wait, override_budget=override_budget, progress=not no_progress
+        )
     except NotReady as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -154,7 +167,7 @@ def runs(
     from pipeline.console import print_runs
     from pipeline.mapping import mappings_folder
     from pipeline.runs import list_runs
-    from pipeline.storage import StorageError, open_store
+    from pipeline.storage import StorageError
 
     connections = _connections_or_exit()
     chosen = [c for c in connections if connection in (None, c.name)]
@@ -169,7 +182,7 @@ def runs(
     try:
         fail_dead_runs_in_home(connections)
         for c in chosen:
-            records += list_runs(open_store(c.storage.root), connection=c.name, last=last)
+            records += list_runs(_store(c.storage.root), connection=c.name, last=last)
     except StorageError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
@@ -207,7 +220,7 @@ def profiles_show(
         raise typer.Exit(2) from None
     _connections_or_exit()
     try:
-        day, profile = lookup(kind, value, day=day, connection=connection)
+        day, profile = lookup(kind, value, day=day, connection=connection, open_at=_store)
     except (ProfileLookupError, StorageError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
@@ -226,6 +239,24 @@ def demo(
 
 
 app.command()(undo)  # its own module: assets/app/undo.py
+
+
+def _s3_client(uris: list[str | None]) -> object | None:
+    """The client of the same dagster-aws S3Resource the assets use, when any of `uris` is s3://.
+
+    Built only then: it imports Dagster, which a local-folder command need not wait for."""
+    if not any(uri and uri.startswith("s3://") for uri in uris):
+        return None
+    from assets.resources import s3_resource, shared_client
+
+    return shared_client(s3_resource())
+
+
+def _store(uri: str) -> ObjectStore:
+    """The store at `uri`, s3:// through the S3Resource (as the assets reach it)."""
+    from pipeline.storage import open_store
+
+    return open_store(uri, s3_client=_s3_client([uri]))
 
 
 def _connections_or_exit() -> list[Connection]:

@@ -13,7 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from assets.app.progress import showing
 from assets.app.run import dagster_instance, print_summaries, run_day
+from assets.resources import store_at
 from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.check import run_checks
@@ -24,7 +26,6 @@ from pipeline.sandbox.admin_client import SandboxAdmin
 from pipeline.sandbox.demo import demo_users
 from pipeline.sandbox.server import SandboxServer
 from pipeline.sandbox.settings import DEMO_API_KEY
-from pipeline.storage import open_store
 
 DEMO_USERS = 10_000
 INTERACTIONS = Path(__file__).resolve().parents[2] / "mappings" / "inputs" / "interactions.csv"
@@ -112,7 +113,8 @@ def _sync_days(client: BrazeClient, admin: SandboxAdmin, users: int, env: dict[s
             console.rule(f"overnight: {changed:,} users changed in Braze through /users/track")
         console.rule(f"day {number + 1}: profilesync run --date {day}")
         since = admin.last_seq()
-        summaries = run_day(day, connections, instance)
+        with showing():  # bars on a terminal, as `profilesync run` shows them
+            summaries = run_day(day, connections, instance)
         print_summaries(summaries)
         _show_echoes(summaries)
         _show_sandbox(admin, since)
@@ -153,7 +155,7 @@ def _show_sandbox(admin: SandboxAdmin, since: int) -> None:
 
 
 def _show_example(root: str, day: str) -> None:
-    snapshot = read_snapshot(open_store(root), day)
+    snapshot = read_snapshot(store_at(root), day)
     if snapshot is None or snapshot.merges.is_empty():
         return
     survivor = snapshot.merges["survivor_id"][0]

@@ -16,16 +16,17 @@ from typing import Any
 
 import dagster as dg
 
+from assets.app.progress import showing
 from assets.app.run_logging import materialize_quietly
 from assets.build import group_assets, store_groups
-from assets.resources import connection_resources
+from assets.resources import connection_resources, store_at
 from assets.run_lock import INSTANCE_SETTINGS, day_lease, fail_dead_runs
 from assets.run_summary import error_text, summarize_run
 from pipeline.mapping import Connection
 from pipeline.preflight import check_day, ready_connections, today
 from pipeline.run_lock import folder_lock
 from pipeline.runs import append_run
-from pipeline.storage import StorageError, open_store
+from pipeline.storage import StorageError
 
 DEFAULT_HOME = Path(".dagster_home")
 
@@ -162,7 +163,7 @@ def record_history(
     """The run in each connection's run history; a store that refuses it is reported, not fatal."""
     for connection in connections:
         try:
-            append_run(open_store(connection.storage.root), summarize_run(instance, run, connection))
+            append_run(store_at(connection.storage.root), summarize_run(instance, run, connection))
         except StorageError as exc:
             summary.failures.append(f"run history of {connection.name} not written: {exc}")
 
@@ -229,8 +230,12 @@ def print_summaries(summaries: list[RunSummary]) -> None:
             console.print("[bold red]failed:[/]", shown(failure))  # Braze's words: no markup, no controls
 
 
-def run_and_report(day: str | None, refresh: bool = False, wait: bool = False, override_budget: bool = False) -> bool:
+def run_and_report(
+    day: str | None, refresh: bool = False, wait: bool = False, override_budget: bool = False, progress: bool = True
+) -> bool:
     """The `profilesync run` command: run the day, print what happened; True on success.
+
+    `progress`: bars for long work when stderr is an interactive terminal (plain lines otherwise).
 
     Raises `pipeline.preflight.NotReady` before anything runs when the day, the connection
     files, a key variable or a store folder would make the run fail at once, and
@@ -239,7 +244,8 @@ def run_and_report(day: str | None, refresh: bool = False, wait: bool = False, o
     day = day or today()
     connections, instance = ready_connections(day), dagster_instance()
     fail_dead_runs(instance, connections)
-    summaries = run_day(day, connections, instance, refresh=refresh, wait=wait, override_budget=override_budget)
+    with showing(progress):
+        summaries = run_day(day, connections, instance, refresh=refresh, wait=wait, override_budget=override_budget)
     print_summaries(summaries)
     return bool(summaries) and all(s.success for s in summaries)
 

@@ -1,10 +1,11 @@
-"""How `profilesync run` shows a run while it happens: progress lines, and failures only once.
+"""How `profilesync run` shows a run while it happens: progress, and failures only once.
 
 Dagster's default console logger prints every failure with its stack trace, three times (the
 step, the skipped steps after it, the run), about sixty lines before `profilesync run` prints
 its own summary. Here the console shows what steps log below ERROR, one short line each; the
 failures are told once, by the summary, from the run's events. The event log and the UI keep
-everything, stack traces included.
+everything, stack traces included. Long work's reports draw bars on an interactive terminal
+(assets/app/progress.py) and stay one line each elsewhere.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 import dagster as dg
 from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR
 
+from assets.app.progress import ProgressDisplay, active
+from assets.progress import PROGRESS_ATTR
+
 _RUN_JOB = "__ephemeral_asset_job__"  # the job name dg.materialize gives, so run histories stay alike
 
 
@@ -28,13 +32,30 @@ class _Progress(logging.Formatter):
         return f"{self.formatTime(record, '%H:%M:%S')} {step}: {message}"
 
 
+class _Bars(logging.Handler):
+    """Reports with counts move their bar; every other line prints above the bars."""
+
+    def __init__(self, display: ProgressDisplay) -> None:
+        super().__init__()
+        self.display = display
+
+    def emit(self, record: logging.LogRecord) -> None:
+        counts = getattr(record, PROGRESS_ATTR, None)
+        if counts is not None:
+            self.display.update(counts)
+        else:
+            self.display.line(self.format(record))
+
+
 @dg.logger(
     {"log_level": dg.Field(str, is_required=False, default_value="INFO", description="The logger's threshold.")},
-    description="Progress on stderr, one line per message below ERROR; failures are left to the summary.",
+    description="Progress on stderr: bars on a terminal, else one line per message below ERROR; failures are "
+    "left to the summary.",
 )
 def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     logger = logging.Logger("profilesync", level=init_context.logger_config["log_level"])
-    handler = logging.StreamHandler(sys.stderr)
+    display = active()
+    handler = _Bars(display) if display is not None else logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Progress())
     handler.addFilter(lambda record: record.levelno < logging.ERROR)
     logger.addHandler(handler)

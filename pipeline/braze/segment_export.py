@@ -17,9 +17,11 @@ from typing import Any
 from pipeline.braze.callback import CallbackListener
 from pipeline.braze.client import BrazeClient
 from pipeline.braze.export_evidence import SegmentSize, UserCounter
+from pipeline.progress import Counts, ProgressLine
 from pipeline.storage import ObjectInfo, ObjectStore
 
 EXPORT_ROOT = "segment-export"
+WAITING_EVERY_S = 15.0  # while nothing changes, a "still waiting" report this often
 
 
 class SegmentNotFound(LookupError):
@@ -99,10 +101,16 @@ def wait_for_files(
     """
     started = clock()
     last_seen: tuple[tuple[str, int], ...] = ()
-    stable_since = started
+    stable_since = reported_at = started
     checked_at: float | None = None
     why_not: str | None = None
     delay = min(1.0, poll_interval_s)
+
+    def report(text: str, files: int, now: float, finished: bool = False) -> None:
+        note = f"{files} file(s) so far, timeout {timeout_s:.0f} s"
+        task = f"segment {segment_id} export"
+        progress(ProgressLine(text, Counts(task, min(now - started, timeout_s), timeout_s, "s", note, finished)))
+
     while True:
         now = clock()
         if callback is not None and callback.received.is_set():
@@ -111,13 +119,20 @@ def wait_for_files(
                     f"Braze called back without success for segment export {object_prefix}: {callback.bodies}; "
                     "Braze e-mails the reason; re-run the day to request a new export"
                 )
-            return export_files(store, segment_id, object_prefix), "callback"
+            files = export_files(store, segment_id, object_prefix)
+            report(f"export {object_prefix} complete (Braze's callback): {len(files)} file(s)", len(files), now, True)
+            return files, "callback"
         files = export_files(store, segment_id, object_prefix)
         seen = tuple((f.key, f.size) for f in files)
         if seen != last_seen:
             if files:
-                progress(f"{len(files)} export file(s) so far under {object_prefix}")
+                report(f"{len(files)} export file(s) so far under {object_prefix}", len(files), now)
+                reported_at = now
             last_seen, stable_since, checked_at, why_not = seen, now, None, None
+        elif now - reported_at >= WAITING_EVERY_S:
+            waited = f"{now - started:.0f} s of {timeout_s:.0f} s"
+            report(f"waiting for export {object_prefix}: {len(files)} file(s) so far, {waited}", len(files), now)
+            reported_at = now
         elif (
             files
             and now - stable_since >= quiet_period_s
@@ -126,6 +141,7 @@ def wait_for_files(
             checked_at = now
             why_not = size.mismatch(count(files), len(files))
             if why_not is None:
+                report(f"export {object_prefix} complete (segment size): {len(files)} file(s)", len(files), now, True)
                 return files, "segment_size"
             progress(f"export {object_prefix} not proven complete yet: {why_not}")
         if now - started >= timeout_s:

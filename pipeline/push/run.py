@@ -28,7 +28,7 @@ from pipeline.push.checkpoint import (
 )
 from pipeline.push.frames import KEY, ROW, check_changes
 from pipeline.push.objects import UserObject, batches, fits_alone, payload_points, user_objects
-from pipeline.push.progress import progress_line
+from pipeline.push.progress import done_line, progress_line
 from pipeline.push.replaced import write_replaced
 from pipeline.push.report import DeadLetter, PushError, PushReport, write_dead_letters, write_summary
 from pipeline.storage import ObjectStore
@@ -131,7 +131,7 @@ def push_changes(
     write_summary(
         store, connection, goal, day, {"connection": connection, "goal": goal, "day": day, **report.as_dict()}
     )
-    run.progress(f"{run.label}: done: {_describe(report)}")
+    run.progress(done_line(run.label, _describe(report), run.users_total))
     return report
 
 

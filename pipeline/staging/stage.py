@@ -12,6 +12,7 @@ import polars as pl
 
 from pipeline import layout
 from pipeline.braze.export_files import iter_documents, iter_lines
+from pipeline.progress import Counts, Pace, Progress, ProgressLine
 from pipeline.staging import rowhash
 from pipeline.staging import schema as sc
 from pipeline.staging.majority import PieceTypes, decide
@@ -41,17 +42,29 @@ def _parse_object(store: ObjectStore, key: str) -> list[tuple[str, Document]]:
 
 
 def stage_export(
-    store: ObjectStore, keys: Iterable[str], fields: Sequence[str] = (), workers: int = WORKERS
+    store: ObjectStore,
+    keys: Iterable[str],
+    fields: Sequence[str] = (),
+    workers: int = WORKERS,
+    progress: Progress = lambda message: None,
+    label: str = "staging",
 ) -> StageResult:
     """Parse the export objects `keys` (in that order) into one staged frame.
 
     `fields` names the standard fields that were requested: they get a column even when no user
     has a value. Other columns exist only when some user has a value, since Braze leaves empty
-    keys out and a requested field cannot be told from an absent one.
+    keys out and a requested field cannot be told from an absent one. `progress` hears of the
+    files parsed so far (`label` names the work).
     """
     keys = list(keys)
+    parsed: list[tuple[str, Document]] = []
+    pace = Pace(len(keys))
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        parsed = [item for items in pool.map(lambda k: _parse_object(store, k), keys) for item in items]
+        for done, items in enumerate(pool.map(lambda k: _parse_object(store, k), keys), start=1):
+            parsed += items
+            if pace.due(done):
+                counts = Counts(label, done, len(keys), "files", finished=done == len(keys))
+                progress(ProgressLine(f"{label}: {done:,}/{len(keys):,} export files parsed", counts))
     key_of = {doc.source: key for key, doc in parsed}
     docs = [doc for _key, doc in parsed]
     pieces = [

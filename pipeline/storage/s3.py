@@ -19,7 +19,11 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from pipeline.storage.base import ObjectInfo, ObjectNotFound, ObjectStore, StorageError
 
-_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=120)
+# The one definition of how patient an S3 client is: the Dagster layer's S3Resource and the
+# engine's own client (sandbox, tests) both build theirs with `client_config`.
+MAX_ATTEMPTS = 5  # retries after the first call (botocore's meaning): up to 6 calls
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 120.0  # a large Parquet part or a slow listing answers within this
 _FIX_BY_CODE = {
     "NoSuchBucket": "create the bucket or correct the storage URI",
     "AccessDenied": "grant the AWS credentials s3:GetObject, s3:PutObject and s3:ListBucket on it",
@@ -29,20 +33,69 @@ _FIX_BY_CODE = {
 _LOST_RACE = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409", "NoSuchKey", "404")
 
 
+def client_config(
+    max_attempts: int = MAX_ATTEMPTS,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    read_timeout_s: float = READ_TIMEOUT_S,
+) -> Config:
+    """Timeouts and standard-mode retries for an S3 client: a stalled endpoint fails the step
+    in minutes with a message instead of hanging a run, and throttling (503 SlowDown) is retried."""
+    return Config(
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=connect_timeout_s,
+        read_timeout=read_timeout_s,
+    )
+
+
+def build_client(
+    *,
+    config: Config,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    profile_name: str | None = None,
+    use_ssl: bool = True,
+    verify: bool | str | None = None,
+    aws_access_key_id: str | None = None,
+    aws_secret_access_key: str | None = None,
+    aws_session_token: str | None = None,
+) -> Any:
+    """A boto3 S3 client; credentials left as None come from boto3's own chain (variables,
+    profiles, instance roles). A configuration boto3 refuses (an unknown AWS_PROFILE, a bad
+    endpoint URL) is a StorageError naming it."""
+    try:
+        return boto3.session.Session(profile_name=profile_name).client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region_name or None,
+            use_ssl=use_ssl,
+            verify=verify,
+            aws_access_key_id=aws_access_key_id,
+            aws_secret_access_key=aws_secret_access_key,
+            aws_session_token=aws_session_token,
+            config=config,
+        )
+    except (BotoCoreError, ValueError) as exc:
+        fix = "check AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL"
+        raise StorageError(f"cannot set up S3 access: {exc}; {fix}") from None
+
+
 def s3_client() -> Any:
-    """A shared client for the current `AWS_ENDPOINT_URL`; boto3 clients are thread-safe."""
+    """The engine's own shared client for the current `AWS_ENDPOINT_URL`, for callers that pass
+    none (the sandbox, engine tests); boto3 clients are thread-safe."""
     return _client_for(os.environ.get("AWS_ENDPOINT_URL"))
 
 
 @cache
 def _client_for(endpoint_url: str | None) -> Any:
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url or None, config=_CONFIG)
+    return build_client(config=client_config(), endpoint_url=endpoint_url)
 
 
-def list_buckets() -> list[str]:
-    """Names of the buckets the credentials can list, as other tools' bucket dropdowns show."""
+def list_buckets(client: Any = None) -> list[str]:
+    """Names of the buckets the credentials can list, as other tools' bucket dropdowns show.
+
+    `client`: the S3 client to ask (the CLI passes its S3Resource's); default the engine's own."""
     try:
-        return sorted(b["Name"] for b in s3_client().list_buckets().get("Buckets", []))
+        return sorted(b["Name"] for b in (client or s3_client()).list_buckets().get("Buckets", []))
     except (ClientError, BotoCoreError) as exc:
         raise _storage_error("s3://", exc) from None
 
@@ -121,7 +174,7 @@ class S3Store(ObjectStore):
     # writers on any number of machines; the loser gets 412 (or 409 when both race).
     def read_versioned(self, key: str) -> tuple[bytes, str]:
         try:
-            answer = s3_client().get_object(Bucket=self.bucket, Key=self._key(key))
+            answer = self._client().get_object(Bucket=self.bucket, Key=self._key(key))
             return answer["Body"].read(), answer["ETag"]
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(self.uri(key), exc) from None
@@ -139,11 +192,11 @@ class S3Store(ObjectStore):
 
     def write_if(self, key: str, data: bytes, version: str | None) -> bool:
         condition = {"IfNoneMatch": "*"} if version is None else {"IfMatch": version}
-        return self._conditional(key, s3_client().put_object, Body=data, **condition)
+        return self._conditional(key, self._client().put_object, Body=data, **condition)
 
     def delete_if(self, key: str, version: str) -> bool:
         try:
-            return self._conditional(key, s3_client().delete_object, IfMatch=version)
+            return self._conditional(key, self._client().delete_object, IfMatch=version)
         except StorageError as exc:
             if "NotImplemented" not in str(exc):
                 raise
