@@ -27,7 +27,7 @@ def feed(control: InFlightLimit, rounds: int, *, rtt: float, window: Window | No
 def test_long_round_trips_under_a_roomy_limit_grow_past_four_up_to_little_s_law() -> None:
     control = InFlightLimit(cap=64)
     assert control.limit == START == 4
-    assert feed(control, 1, rtt=0.2, window=ROOMY) == 5  # one more per round, not a jump
+    assert feed(control, 1, rtt=0.2, window=ROOMY) == 8  # until a 429: one more per answer, twice as many a round
     assert feed(control, 100, rtt=0.2, window=ROOMY) == 64  # 1,000/s x 0.2 s x headroom is past the cap
     slow_limit = InFlightLimit(cap=64)
     # 100 requests/s at 63 ms (the case): about 6.3 needed, a few more for headroom

@@ -17,10 +17,12 @@ queue and round trips grow with the requests in flight, and Little's law on the 
 would ask for still more requests, which only queue longer (BBR's reasoning: the path's own delay
 is its minimum).
 
-The limit moves toward the target the way TCP's congestion window does (AIMD): it grows by one
-per round of answers (one answer per request in flight) while no 429 came, shrinks at once to a
-lower target, and halves on 429s, at most once per round trip (the 429s of one burst are one
-signal), after which it does not grow for one round. While the window is nearly spent (fewer
+The limit moves toward the target the way TCP's congestion window does: until the first 429 it
+grows by one per answer (doubling every round trip, "slow start": at long round trips one per
+round would take most of a short push to get there), after that additively, by one per round of
+answers (one answer per request in flight); it shrinks at once to a lower target, and halves on
+429s, at most once per round trip (the 429s of one burst are one signal), after which it does not
+grow for one round. While the window is nearly spent (fewer
 requests left in it than are in flight) it does not grow either: the pacer is holding requests.
 
 `cap` is the connection's `braze.max_requests_in_flight` (and the client's connection pool): an
@@ -67,7 +69,8 @@ class InFlightLimit:
         self._recent: deque[float] = deque(maxlen=RECENT)
         self.target = self.cap
         self._window_s = 0.0  # longest time-to-reset seen: the window's length, once seen from its start
-        self._credit = 0.0  # answers toward the next additive step
+        self._credit = 0.0  # answers toward the next step up
+        self._slow_start = True  # until the first 429: one step per answer, not per round
         self._hold_answers = 0  # answers to wait after a decrease before growing again
         self._quiet_until = -math.inf  # no second decrease for 429s of the same burst
 
@@ -85,6 +88,7 @@ class InFlightLimit:
             self._recent.append(round_trip_s)
         self.target = self._target(window)
         if rate_limited:
+            self._slow_start = False
             if now >= self._quiet_until:
                 self.limit = max(1, min(self.limit // 2, self.target))
                 self._quiet_until = now + (self.round_trip_s or 0.0)
@@ -98,10 +102,12 @@ class InFlightLimit:
             return self.limit
         nearly_spent = window is not None and window.remaining is not None and window.remaining < self.limit
         if self.limit < self.target and not nearly_spent:
-            self._credit += answers / self.limit
+            self._credit += answers if self._slow_start else answers / self.limit
             while self._credit >= 1 and self.limit < self.target:
                 self._credit -= 1
                 self.limit += 1
+            if self.limit == self.target:
+                self._credit = 0.0  # no saved-up steps for a later, higher target
         return self.limit
 
     def _target(self, window: Window | None) -> int:
