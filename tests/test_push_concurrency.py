@@ -18,9 +18,9 @@ ROOMY = Window(limit=3000, remaining=2500, seconds_to_reset=3.0)  # Braze's 3,00
 
 
 def feed(control: InFlightLimit, rounds: int, *, rtt: float, window: Window | None, now: float = 0.0) -> int:
-    """`rounds` rounds of answers without a 429 (one answer per request in flight)."""
-    for _ in range(rounds):
-        control.observe(answers=control.limit, round_trip_s=rtt, rate_limited=0, window=window, now=now)
+    """`rounds` rounds of answers without a 429 (one answer per request in flight), from `now` on."""
+    for n in range(rounds):
+        control.observe(answers=control.limit, round_trip_s=rtt, rate_limited=0, window=window, now=now + n * rtt)
     return control.limit
 
 
@@ -37,7 +37,10 @@ def test_long_round_trips_under_a_roomy_limit_grow_past_four_up_to_little_s_law(
 def test_round_trips_grown_by_queueing_do_not_ask_for_more_requests() -> None:
     control = InFlightLimit(cap=64)
     assert feed(control, 20, rtt=0.063, window=Window(300, 250, 3.0)) == 10  # ceil(1.5 x 100/s x 63 ms)
-    assert feed(control, 20, rtt=1.0, window=Window(300, 250, 3.0)) == 10  # a saturated server: answers queue
+    assert feed(control, 5, rtt=1.0, window=Window(300, 250, 3.0), now=2) == 10  # a saturated server: answers queue
+    saturated = InFlightLimit(cap=64)
+    feed(saturated, 1, rtt=0.1, window=ROOMY)
+    assert feed(saturated, 10, rtt=0.5, window=ROOMY, now=1) == 16  # round trips 5x the shortest: no more growth
 
 
 def test_without_rate_limit_headers_it_grows_to_the_cap() -> None:

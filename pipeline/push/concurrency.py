@@ -12,10 +12,12 @@ the window's length once a window has been seen from its start (before that R co
 so more requests wait on the pacer, which holds them at the window's end; harmless). HEADROOM
 keeps the window spent before it ends although round trips vary; the pacer, not this count,
 stops the client at the window's end. Without headers the target is the cap. T is the shortest
-of the last RECENT samples, not their average: when Braze (or the machine) is saturated, answers
-queue and round trips grow with the requests in flight, and Little's law on the grown round trip
-would ask for still more requests, which only queue longer (BBR's reasoning: the path's own delay
-is its minimum).
+round trip of the last BASE_WINDOW_S seconds, not their average: when Braze (or the machine) is
+saturated, answers queue and round trips grow with the requests in flight, and Little's law on
+the grown round trip would ask for still more requests, which only queue longer (BBR's
+reasoning: the path's own delay is its minimum). For the same reason the limit does not grow
+while the smoothed round trip is over QUEUEING times that minimum (TCP Vegas' signal): more
+requests would only wait in a queue, not raise the rate.
 
 The limit moves toward the target the way TCP's congestion window does: until the first 429 it
 grows by one per answer (doubling every round trip, "slow start": at long round trips one per
@@ -45,7 +47,8 @@ if TYPE_CHECKING:
 START = 4  # the old fixed default: where a push starts before it has measured anything
 HEADROOM = 1.5
 SMOOTHING = 0.2  # weight of the newest round-trip sample in the moving average
-RECENT = 64  # round-trip samples the shortest is taken over
+BASE_WINDOW_S = 10.0  # the shortest round trip is taken over this many seconds of samples
+QUEUEING = 2.0  # a smoothed round trip this many times the shortest: answers are queueing
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class InFlightLimit:
         self.cap = cap
         self.limit = max(1, min(start, cap))
         self.round_trip_s: float | None = None  # smoothed: how long 429s of one burst keep arriving
-        self._recent: deque[float] = deque(maxlen=RECENT)
+        self._recent: deque[tuple[float, float]] = deque()  # (when, round trip), oldest first
         self.target = self.cap
         self._window_s = 0.0  # longest time-to-reset seen: the window's length, once seen from its start
         self._credit = 0.0  # answers toward the next step up
@@ -85,7 +88,9 @@ class InFlightLimit:
         if round_trip_s is not None and round_trip_s > 0:
             rtt = self.round_trip_s
             self.round_trip_s = round_trip_s if rtt is None else rtt + SMOOTHING * (round_trip_s - rtt)
-            self._recent.append(round_trip_s)
+            self._recent.append((now, round_trip_s))
+            while self._recent[0][0] < now - BASE_WINDOW_S:
+                self._recent.popleft()
         self.target = self._target(window)
         if rate_limited:
             self._slow_start = False
@@ -101,7 +106,8 @@ class InFlightLimit:
             self._hold_answers = max(0, self._hold_answers - answers)
             return self.limit
         nearly_spent = window is not None and window.remaining is not None and window.remaining < self.limit
-        if self.limit < self.target and not nearly_spent:
+        queueing = self.round_trip_s is not None and self._recent and self.round_trip_s > QUEUEING * self._base()
+        if self.limit < self.target and not nearly_spent and not queueing:
             self._credit += answers if self._slow_start else answers / self.limit
             while self._credit >= 1 and self.limit < self.target:
                 self._credit -= 1
@@ -115,7 +121,11 @@ class InFlightLimit:
             return self.cap
         self._window_s = max(self._window_s, window.seconds_to_reset)
         rate = window.limit / self._window_s
-        return max(1, min(self.cap, math.ceil(HEADROOM * rate * min(self._recent))))
+        return max(1, min(self.cap, math.ceil(HEADROOM * rate * self._base())))
+
+    def _base(self) -> float:
+        """The shortest recent round trip: the path's own delay, without queueing."""
+        return min(rtt for _, rtt in self._recent)
 
 
 class Gate:
