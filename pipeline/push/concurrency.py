@@ -6,26 +6,26 @@ requests in flight needed to send at rate R with round trip T are R x T, so the 
 
     target = ceil(HEADROOM x R x T), bounded to 1 .. cap
 
-with T the shortest recent round trip the client measured (send to answer, no pacing waits) and R the
-window's rate from the `X-RateLimit-*` headers: Limit over the longest time-to-reset seen, which is
-the window's length once a window has been seen from its start (before that R comes out higher,
-so more requests wait on the pacer, which holds them at the window's end; harmless). HEADROOM
-keeps the window spent before it ends although round trips vary; the pacer, not this count,
-stops the client at the window's end. Without headers the target is the cap. T is the shortest
-round trip of the last BASE_WINDOW_S seconds, not their average: when Braze (or the machine) is
-saturated, answers queue and round trips grow with the requests in flight, and Little's law on
-the grown round trip would ask for still more requests, which only queue longer (BBR's
-reasoning: the path's own delay is its minimum). For the same reason the limit does not grow
-while the smoothed round trip is over QUEUEING times that minimum (TCP Vegas' signal): more
-requests would only wait in a queue, not raise the rate.
+with R the window's rate from the `X-RateLimit-*` headers: Limit over the longest time-to-reset
+seen, which is the window's length once a window has been seen from its start (before that R
+comes out higher, so more requests wait on the pacer, which holds them at the window's end;
+harmless). HEADROOM keeps the window spent before it ends although round trips vary; the pacer,
+not this count, stops the client at the window's end. Without headers the target is the cap.
+
+T is the shortest round trip (send to answer, no pacing waits) the client measured in the last
+BASE_WINDOW_S seconds, not their average: when Braze (or the machine) is saturated, answers
+queue and round trips grow with the requests in flight, and Little's law on the grown round trip
+would ask for still more requests, which only queue longer (BBR's reasoning: the path's own
+delay is its minimum). For the same reason the limit does not grow while the smoothed round trip
+is over QUEUEING times that minimum (TCP Vegas' signal): more requests would only wait longer.
 
 The limit moves toward the target the way TCP's congestion window does: until the first 429 it
 grows by one per answer (doubling every round trip, "slow start": at long round trips one per
 round would take most of a short push to get there), after that additively, by one per round of
 answers (one answer per request in flight); it shrinks at once to a lower target, and halves on
 429s, at most once per round trip (the 429s of one burst are one signal), after which it does not
-grow for one round. While the window is nearly spent (fewer
-requests left in it than are in flight) it does not grow either: the pacer is holding requests.
+grow for one round. While the window is nearly spent (fewer requests left in it than are in
+flight) it does not grow either: the pacer is holding requests.
 
 `cap` is the connection's `braze.max_requests_in_flight` (and the client's connection pool): an
 upper bound, and with 1 a fixed single request in flight. The journal's promise (at most `cap`
