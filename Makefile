@@ -49,10 +49,14 @@ bench-tools: setup
 bench: bench-tools
 	nice -n 10 $(BIN)/python bench/bench_export.py --users 1000000 --repeat 3
 	nice -n 10 $(BIN)/python bench/bench_cases.py --users 1000000 --repeat 3
+	nice -n 10 $(BIN)/python bench/bench_push.py --users 30000 --repeat 3
+	nice -n 10 $(BIN)/python bench/bench_data_points.py --users 1000000
 
 bench-quick: bench-tools
 	$(BIN)/python bench/bench_export.py --users 20000 --repeat 3 --results bench/results/quick
 	$(BIN)/python bench/bench_cases.py --users 20000 --repeat 3 --results bench/results/quick
+	$(BIN)/python bench/bench_push.py --users 3000 --repeat 3 --results bench/results/quick/push.json
+	$(BIN)/python bench/bench_data_points.py --users 20000 --sandbox-users 2000 --results bench/results/quick/data_points.json
 
 clean:
 	rm -rf $(VENV) .demo

@@ -153,7 +153,9 @@ attribute with the acknowledged and the new value), the reviewable dry run of th
         required_resource_keys={braze, store},
         description="""The day's changes sent to Braze with /users/track.
 
-At most 75 users a request, several in flight, paced by Braze's rate-limit headers. Every
+At most 75 users a request, paced by Braze's rate-limit headers, with as many requests in
+flight as the measured round trip and the rate limit call for (at most
+`braze.max_requests_in_flight`). Every
 accepted batch is checkpointed at once, so a killed run resumes without resending it; users
 Braze refused go to `dead_letter.jsonl` and stay out of the baseline, so they are retried.
 Pushes run in day order; if the changes were computed before another push changed the

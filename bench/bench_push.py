@@ -1,15 +1,19 @@
 """Push throughput against the sandbox with a configured `/users/track` rate limit.
 
-    python bench/bench_push.py --users 30000 --limit 300 --window 3 --latency-ms 50 [--in-flight 4]
+    nice -n 10 python bench/bench_push.py --users 30000 --limit 300 --window 3 --latency-ms 50 [--in-flight 4]
 
+Out of the box the push adapts its requests in flight (`pipeline.push.concurrency`); `--in-flight`
+caps them, as `braze.max_requests_in_flight` does (`--in-flight 4` is the old fixed default).
 Starts a sandbox (its own process by default, as Braze is another machine; `--sandbox thread`
 runs it in this process, where it competes with the pusher for the GIL), limits `/users/track`
 to LIMIT requests per WINDOW seconds, adds LATENCY-MS to every track answer, seeds the users,
 then pushes two changed attributes for each of them through `pipeline.push.push_changes` with a
 local store. Each push starts on a rate-limit window boundary, so every run sees the same
-windows; `--repeat` pushes (a new goal each, so nothing is journaled yet) and reports the median.
-`seconds` is the whole `push_changes` call; `send_seconds` runs from the first request's arrival
-to the last answer, as the sandbox logged them. Prints a table and writes
+windows; `--repeat` pushes (a new goal each, so nothing is journaled yet) and reports the median
+run, and the median/min/max of each share. `seconds` is the whole `push_changes` call;
+`send_seconds` runs from the first request's arrival to the last answer, as the sandbox logged
+them. The ceiling is LIMIT / WINDOW x 75 users/s; `of_ceiling` is users/s over `seconds`, `sending`
+over `send_seconds`; `share_429` is 429 answers over requests. Prints a table and writes
 `bench/results/push.json` (`--append` adds the row to those already there). Not a test:
 nothing here asserts a time.
 """
@@ -102,9 +106,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         shutil.rmtree(folder, ignore_errors=True)
     median = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
     ceiling = args.limit / args.window * 75
+    shares = {
+        "of_ceiling": [args.users / r["seconds"] / ceiling for r in runs],
+        "sending_of_ceiling": [args.users / r["send_seconds"] / ceiling for r in runs],
+        "share_429": [r["rate_limited"] / r["requests"] for r in runs],
+    }
     return {
         "users": args.users,
-        "in_flight": args.in_flight,
+        "in_flight": args.in_flight or "adaptive (cap 32)",
         "limit": args.limit,
         "window_s": args.window,
         "latency_ms": args.latency_ms,
@@ -116,6 +125,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "sending_fraction_of_ceiling": round(args.users / median["send_seconds"] / ceiling, 3),
         "seconds_of_each_run": [r["seconds"] for r in runs],
         "rate_limited_of_each_run": [r["rate_limited"] for r in runs],
+        **{
+            f"{name}_{stat}": round(fn(values), 4)
+            for name, values in shares.items()
+            for stat, fn in (("median", statistics.median), ("min", min), ("max", max))
+        },
     }
 
 
@@ -126,13 +140,15 @@ def one_push(args: argparse.Namespace, url: str, admin, root: Path, goal: str, c
 
     store = open_store(str(root))
     since = admin.last_seq()
-    with BrazeClient(url, api_key=API_KEY, max_retries=8, pool_size=max(16, args.in_flight)) as client:
+    cap = {"max_in_flight": args.in_flight} if args.in_flight else {}  # none: the adaptive default
+    with BrazeClient(url, api_key=API_KEY, max_retries=8, pool_size=max(32, args.in_flight or 0)) as client:
         time.sleep(args.window - time.time() % args.window)  # start on a window boundary
         started = time.perf_counter()
         report = push_changes(client, store, CONNECTION, goal, DAY, changes, allow_create=False,
-                              max_in_flight=args.in_flight, progress=lambda message: None)  # fmt: skip
+                              progress=lambda message: None, **cap)  # fmt: skip
         seconds = time.perf_counter() - started
         waited = client.stats.waited_s
+        round_trip_ms = 1000 * client.stats.answer_s / max(1, client.stats.answers)
     track = [e for e in admin.requests(since) if e["path"] == "/users/track"]
     statuses: dict[str, int] = {}
     for entry in track:
@@ -149,6 +165,8 @@ def one_push(args: argparse.Namespace, url: str, admin, root: Path, goal: str, c
         "track_statuses": statuses,
         "sandbox_ms_per_request": round(statistics.median(e["duration_ms"] for e in track), 1),  # latency included
         "client_waited_s": round(waited, 2),  # pacing and backoff sleeps, summed over workers
+        "client_round_trip_ms": round(round_trip_ms, 1),  # send to answer, as the client measured it
+        "requests_in_flight_peak": report.requests_in_flight_peak,
     }
 
 
@@ -158,7 +176,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=300, help="/users/track requests per window")
     parser.add_argument("--window", type=float, default=3.0, help="window length in seconds")
     parser.add_argument("--latency-ms", type=int, default=50)
-    parser.add_argument("--in-flight", type=int, default=4)
+    parser.add_argument("--in-flight", type=int, default=None, help="cap on requests in flight (default: adaptive)")
     parser.add_argument("--sandbox", choices=["process", "thread"], default="process")
     parser.add_argument("--repeat", type=int, default=3, help="pushes to run; the median is reported")
     parser.add_argument("--results", type=Path, default=HERE / "results" / "push.json")
@@ -167,22 +185,14 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     row = run(args)
     row["load_average_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
-    header = (
-        "users",
-        "in flight",
-        "requests",
-        "seconds",
-        "users/s",
-        "ceiling/s",
-        "of ceiling",
-        "sending",
-        "429s",
-        "retries",
-    )
+    header = ("users", "cap", "peak", "rtt ms", "requests", "seconds", "users/s", "ceiling/s", "of ceiling",
+              "sending", "429s")  # fmt: skip
     print(" ".join(f"{h:>10}" for h in header))
-    names = ("users", "in_flight", "requests", "seconds", "users_per_s", "ceiling_users_per_s")
-    fractions = [f"{row['fraction_of_ceiling']:.1%}", f"{row['sending_fraction_of_ceiling']:.1%}"]
-    values = [*(row[name] for name in names), *fractions, row["rate_limited"], row["retries"]]
+    names = ("users", "requests_in_flight_peak", "client_round_trip_ms", "requests", "seconds", "users_per_s",
+             "ceiling_users_per_s")  # fmt: skip
+    spread = [f"{row[f'{n}_median']:.1%} ({row[f'{n}_min']:.1%}-{row[f'{n}_max']:.1%})"
+              for n in ("of_ceiling", "sending_of_ceiling", "share_429")]  # fmt: skip
+    values = [row["users"], args.in_flight or "adaptive", *(row[name] for name in names[1:]), *spread]
     print(" ".join(f"{v:>10,}" if isinstance(v, int) else f"{v:>10}" for v in values))
     runs = []
     if args.append and args.results.is_file():

@@ -110,7 +110,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert braze.export_size_tolerance == 0.01
     assert (braze.track_object_limit_mode, braze.max_requests_in_flight, braze.request_timeout_s) == (
         "combined",
-        4,
+        32,
         30,
     )
     (goal,) = connection.imports

@@ -75,6 +75,8 @@ class ClientStats:
     timeouts: int = 0  # sent, but no answer came back (read timeout, connection closed after sending)
     resends_after_timeout: int = 0
     waited_s: float = 0.0
+    answers: int = 0  # requests answered (any status), and the seconds from sending to their answers
+    answer_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: float) -> None:
@@ -110,7 +112,7 @@ class BrazeClient:
         timeout: float = 30.0,
         backoff_base: float = 0.25,
         backoff_cap: float = 30.0,
-        pool_size: int = 16,
+        pool_size: int = 32,
         sleep: Callable[[float], None] = time.sleep,
         api_key_env: str = API_KEY_ENV,
     ) -> None:
@@ -127,6 +129,7 @@ class BrazeClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.stats = ClientStats()
+        self.pool_size = pool_size  # connections kept open: more threads than this reconnect each time
         self._sleep = sleep
         self._pacer = RateLimitPacer(sleep=sleep)
         self._session = requests.Session()
@@ -137,6 +140,10 @@ class BrazeClient:
 
     def __repr__(self) -> str:
         return f"BrazeClient(base_url={self.base_url!r})"
+
+    def rate_window(self, endpoint: str) -> tuple[int | None, int | None, float]:
+        """(limit, requests left less those sent, seconds to the reset) of the endpoint's rate-limit window."""
+        return self._pacer.view(endpoint)
 
     def close(self) -> None:
         self._session.close()
@@ -207,6 +214,7 @@ class BrazeClient:
                 self.stats.add(resends_after_timeout=1)
                 self._backoff(attempt)
                 continue
+            self.stats.add(answers=1, answer_s=response.elapsed.total_seconds())
             hold = self._pacer.record(endpoint, response.status_code, response.headers)
             if response.status_code == 429:
                 if hold is None and _export_running(endpoint, response):

@@ -80,6 +80,15 @@ class RateLimitPacer:
             self._sleep(wait)
             waited += wait
 
+    def view(self, endpoint: str) -> tuple[int | None, int | None, float]:
+        """(limit, requests left less those sent, seconds to the reset) of `endpoint`'s window as last seen.
+
+        Seconds are 0 or less when no window is known or it has ended; read by the push's
+        concurrency control (`pipeline.push.concurrency`)."""
+        with self._lock:
+            window = self._windows.get(endpoint) or _Window()
+            return window.limit, window.remaining, window.reset_at - self._clock()
+
     def release(self, endpoint: str) -> None:
         """A request ended without an answer (connection lost): it is no longer in flight."""
         with self._lock:

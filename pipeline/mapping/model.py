@@ -72,7 +72,11 @@ class BrazeSettings(Strict):
         "attributes, events and purchases) or per_array (legacy rate limits: 75 in each).",
     )
     max_requests_in_flight: int = Field(
-        default=4, ge=1, description="At most this many /users/track requests at once; lower it on 429s."
+        default=32,
+        ge=1,
+        description="Upper bound on /users/track requests at once. Between 1 and this, the push adapts the "
+        "number to Braze's round trip and rate-limit headers (starting at 4, halving on 429s); 1 sends one "
+        "request at a time.",
     )
     request_timeout_s: float = Field(
         default=30,

@@ -68,8 +68,9 @@ twice. A rerun resends it (Braze holds the same values either way).
 **Requests.** One attributes object per identity, `{**identity, attribute: value, ...}`, plus
 `"_update_existing_only": true` when creation is not allowed (with creation allowed, alias-only
 identities get an explicit `false`, which Braze needs to create them). At most 75 objects and
-at most 4 MB of body a request; `max_in_flight` worker threads share the one client, whose pacer
-follows the `X-RateLimit-*` headers.
+at most 4 MB of body a request; at most `max_in_flight` worker threads share the one client, whose
+pacer follows the `X-RateLimit-*` headers; how many requests they have in flight at once adapts to
+the measured round trip and the rate limit (`pipeline.push.concurrency`).
 
 **Data points** are counted per accepted object by `pipeline.braze.datapoints` (identifiers and
 subscription fields free, each nested key counted). Two cases where Braze charges less than

@@ -25,7 +25,9 @@ class PushReport:
     objects cost as Braze bills them; `data_points_maybe_twice` the points of batches resent after
     a lost answer, which Braze may have applied (and billed) twice; `data_points_full_profile` what
     sending every attribute of each user to send would have cost (the previous baseline with the
-    changes applied). `baseline_rows` counts the values the baseline holds after the run.
+    changes applied). `baseline_rows` counts the values the baseline holds after the run;
+    `requests_in_flight_peak` the most `/users/track` requests the run had in flight at once (the
+    number adapts to Braze's round trip and rate limit, see `pipeline.push.concurrency`).
     """
 
     users_to_send: int
@@ -50,6 +52,7 @@ class PushReport:
     data_points_full_profile: int
     baseline_rows: int
     seconds: float
+    requests_in_flight_peak: int = 0
 
     def as_dict(self) -> dict[str, int | float]:
         return asdict(self)

@@ -17,6 +17,7 @@ from pipeline import layout
 from pipeline.braze import BrazeClient
 from pipeline.braze.errors import BrazeAnswerLost, BrazeError
 from pipeline.braze.rules import MAX_BODY_BYTES, MAX_TRACK_OBJECTS
+from pipeline.braze.track import ENDPOINT as TRACK_ENDPOINT
 from pipeline.push.checkpoint import (
     apply_journal,
     new_run_id,
@@ -26,6 +27,7 @@ from pipeline.push.checkpoint import (
     write_baseline,
     write_journal,
 )
+from pipeline.push.concurrency import TrackConcurrency
 from pipeline.push.frames import KEY, ROW, check_changes
 from pipeline.push.objects import UserObject, batches, fits_alone, payload_points, user_objects
 from pipeline.push.progress import done_line, progress_line
@@ -50,7 +52,7 @@ def push_changes(
     *,
     allow_create: bool,
     object_limit_mode: ObjectLimitMode = "combined",
-    max_in_flight: int = 4,
+    max_in_flight: int = 32,
     held_back: int = 0,
     progress: Progress = _log.info,
     as_of: str | None = None,
@@ -59,8 +61,10 @@ def push_changes(
 
     Both object-limit modes allow 75 attributes objects a request: the legacy mode's 75 per
     array only differs once events or purchases share a request, which a push never sends.
-    `max_in_flight` workers share `client` (give it a `pool_size` at least as large, or urllib3
-    drops the extra connections); `progress` gets a line every 10% of the users or 5 seconds.
+    The requests in flight adapt to the measured round trip and Braze's rate-limit headers
+    (`pipeline.push.concurrency`), starting at 4, never above `max_in_flight` nor the client's
+    `pool_size` (more threads than pooled connections would reconnect for every request);
+    `progress` gets a line every 10% of the users or 5 seconds.
     A row for a pair the baseline holds as of a later day is held back, never sent; `held_back`
     is how many the diff already held back, added to the report's count. `as_of` is the day the sent
     values count as of in the baseline when it is not `day` (an undo's, `pipeline.push.undo`).
@@ -88,7 +92,7 @@ def push_changes(
         todo["identity"].n_unique(),
     )
     try:
-        run.send(user_objects(todo, allow_create=allow_create), max_in_flight)
+        run.send(user_objects(todo, allow_create=allow_create), min(max_in_flight, client.pool_size))
     except BaseException as exc:
         if lost := _dead_letters_lost(store, connection, goal, day, run.dead):
             exc.add_note(lost)
@@ -113,6 +117,7 @@ def push_changes(
         data_points_full_profile=full_profile_points(baseline, todo),
         baseline_rows=new_baseline["value"].count(),
         seconds=round(time.monotonic() - started, 3),
+        requests_in_flight_peak=run.concurrency.gate.peak if run.concurrency else 0,
         **{name: int(after[name] - before[name]) for name in _STATS},
         **run.counts(),
     )
@@ -234,18 +239,25 @@ class _Run:
         self._next_mark = self._step
         self._last_progress = self._started = time.monotonic()
         self._rate_limited_before = client.stats.rate_limited  # 429s of this push only
+        self.concurrency: TrackConcurrency | None = None
 
     def counts(self) -> dict[str, int]:
         return {**self.tally, "batches": self.batches}
 
     def send(self, objects: Iterable[UserObject], max_in_flight: int) -> None:
-        self.progress(f"{self.label}: sending {self.users_total:,} users, {max_in_flight} requests in flight")
+        """Send every batch with at most `max_in_flight` worker threads; the gate of `self.concurrency`
+        lets through as many requests at once as its controller allows."""
+        self.concurrency = control = TrackConcurrency(self.client, TRACK_ENDPOINT, max_in_flight)
+        self.progress(
+            f"{self.label}: sending {self.users_total:,} users, {control.limit} requests in flight "
+            f"(adapting to Braze's round trip and rate limit, at most {max_in_flight})"
+        )
         pending: set[Future[_Outcome]] = set()
         with ThreadPoolExecutor(max_in_flight, thread_name_prefix="braze-push") as pool:
             try:
                 for batch in batches(self._sendable(objects), MAX_TRACK_OBJECTS, MAX_BODY_BYTES):
-                    # A short queue keeps every worker busy while batches are built lazily.
-                    while len(pending) >= 2 * max_in_flight and not self.failures:
+                    # A short queue keeps every slot busy while batches are built lazily.
+                    while len(pending) >= 2 * control.limit and not self.failures:
                         pending = self._collect_some(pending)
                     if self.failures:
                         break  # a request failed whole: send nothing more, keep what is journaled
@@ -261,6 +273,8 @@ class _Run:
     def _collect_some(self, pending: set[Future[_Outcome]]) -> set[Future[_Outcome]]:
         done, rest = wait(pending, return_when=FIRST_COMPLETED)
         self._collect(done)
+        if self.concurrency:
+            self.concurrency.update()
         if self.failures:
             self._cancel(rest)
         return {future for future in rest if not future.cancelled()}
@@ -281,11 +295,13 @@ class _Run:
     def _send_batch(self, number: int, batch: list[UserObject]) -> _Outcome:
         """In a worker: one request, then at once the journal of what Braze accepted."""
         outcome = _Outcome(number, batch)
-        if self.stopping.is_set():
-            outcome.skipped = True
-            return outcome
         try:
-            result = self.client.track(attributes=[obj.body for obj in batch])
+            assert self.concurrency is not None
+            with self.concurrency.gate:  # a slot for the request only: the journal write below holds none
+                if self.stopping.is_set():
+                    outcome.skipped = True
+                    return outcome
+                result = self.client.track(attributes=[obj.body for obj in batch])
             outcome.answered, outcome.lost = True, result.lost_answers
             outcome.rejected = {r.index: r.reason for r in result.rejected if r.input_array == "attributes"}
             rows = [
