@@ -221,12 +221,19 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument("--case", choices=sorted(CASES), action="append", help="only these cases (repeatable)")
     parser.add_argument("--child", choices=sorted(CASES), help=argparse.SUPPRESS)  # child process mode
+    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)  # data only, in a child
     args = parser.parse_args()
     root = args.data / f"export-users{args.users}"
+    if args.generate:
+        print(ensure_data(root, args.users))
+        return
     if args.child:
         print(json.dumps(run_case(root, args.child)))
         return
-    generated = ensure_data(root, args.users)
+    # Generated in a process of its own: a child inherits its parent's peak RSS (ru_maxrss survives
+    # fork and exec), so data made in this process would show as every case's peak.
+    command = [sys.executable, __file__, "--users", str(args.users), "--data", str(args.data), "--generate"]
+    generated = float(subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()[-1])
     if generated:
         print(f"generated {args.users:,} profiles per day in {generated:.1f} s under {root}")
     args.results.mkdir(parents=True, exist_ok=True)
