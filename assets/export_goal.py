@@ -93,7 +93,8 @@ to `dead_letter.jsonl` with the reason and is never sent.""",
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result["rows"],
-                **counts(result, "identities", "dead_letters"),
+                **counts(result, "identities", "dead_letters", "members", "members_rebuilt"),
+                "rebuild_reason": result["rebuild_reason"],  # why members_rebuilt were not taken from a day before
                 "dead_letter": dg.MetadataValue.path(target.uri(result["dead_letter_key"])),
                 "preview": preview(result["frame"]),
             }

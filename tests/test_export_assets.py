@@ -117,6 +117,9 @@ def test_every_source_then_only_changed_attributes_then_nothing(harness: ImportH
     assert sandbox.admin.user("external_id", "u1")["custom_attributes"]["loyalty_points"] == 170
     changes = step(second, "export_changes")
     assert changes["data_points_full_profile"] > changes["data_points_forecast"]
+    payload = step(second, "export_payload")  # only u1 changed: u3's values are day 1's
+    assert (payload["members"], payload["members_rebuilt"]) == (2, 1), payload
+    assert payload["rebuild_reason"] == f"joined, left or changed since {DAY1}"
 
     start = sandbox.admin.last_seq()
     assert harness.run(DAY2, connection).success  # the same day again

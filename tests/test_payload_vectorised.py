@@ -69,9 +69,12 @@ TEXTS = ['plain', 'quo"te', "back\\slash", "new\nline\ttab\x00\x1f\x7f", "é😀
 FLOATS = [1.0, 1e16, 0.1, 1e-5, 1.5e-5, 2.5e-7, 1e-4, 9.99e-5, -0.0, 0.0, 1e15, 12345678901234567.0, 5e-324,
           1.7976931348623157e308, -3.25, math.inf, -math.inf, math.nan, 123456.789]  # fmt: skip
 EMAILS = ["a.b+c@example.com", "x@example.com", "ab@gmail.com", "a@gmail.com", "bob@hotmail.com", "-x@hotmail.com",
-          "no at sign", "ünï@example.com", "user@ex_ample.com", "user@example.123", "AB.cd@Example.COM", ""]
+          "no at sign", "ünï@example.com", "user@ex_ample.com", "user@example.123", "AB.cd@Example.COM",
+          "ab.c+x.y@outlook.com", "_a-b.c+d@delivery.com", "a-@hotmail.com", "+ab@live.com", "a+b@msn.com",
+          "x.-y@hotmail.com", "a_b@mail.live.co.uk", ""]  # fmt: skip
 PHONES = ["+15555550123", "+1 (555) 555-0123", "5555550123", "+0123456789", "+1234567", "abc", "+123456789012345"]
-DOBS = ["1980-02-28", "1980-02-29", "1981-02-29", "0000-01-01", "1980-13-01", "80-1-1", "2000-12-31"]
+DOBS = ["1980-02-28", "1980-02-29", "1981-02-29", "0000-01-01", "1980-13-01", "80-1-1", "2000-12-31", "2001-04-30",
+        "2001-04-31", "2001-02-30", "2001-01-31", "2001-11-31", "1999-12-29", "0999-01-30"]  # fmt: skip
 LEVELS = ["granted", "no", "sí", "maybe", "", None]
 
 
@@ -246,3 +249,21 @@ def test_values_built_from_a_snapshot_a_backfill_replaced_are_not_reused(tmp_pat
     assert "4242" in payload(D2).filter(pl.col("attribute") == "n")["value"].to_list()
     assert again["members_rebuilt"] == full.rebuilt == full.values.height > first["members_rebuilt"]
     assert "snapshot of 2026-11-01 was rebuilt" in again["rebuild_reason"]
+
+
+def test_fast_email_and_dob_patterns_accept_only_what_the_rules_accept() -> None:
+    """Gmail and Microsoft addresses and dates past the 28th are settled in Polars, never more than
+    `rules` accepts (a value wrongly marked fast would be sent unchecked)."""
+    from pipeline.braze import rules
+    from pipeline.exports.encode import string_valid
+
+    cases = {"email": (EMAILS, rules.is_valid_email), "dob": (DOBS, lambda v: rules.parse_dob(v) is not None)}
+    for attribute, (values, valid) in cases.items():
+        fast = pl.DataFrame({"v": values}).select(string_valid(pl.col("v"), attribute)).to_series().to_list()
+        assert all(valid(v) for v, f in zip(values, fast, strict=True) if f), attribute
+    fast_emails = {v for v, f in zip(EMAILS, pl.DataFrame({"v": EMAILS}).select(string_valid(pl.col("v"), "email"))
+                                    .to_series(), strict=True) if f}  # fmt: skip
+    assert {"ab@gmail.com", "ab.c+x.y@outlook.com", "a_b@mail.live.co.uk"} <= fast_emails
+    assert not {"a@gmail.com", "+ab@live.com", "-x@hotmail.com"} & fast_emails
+    dobs = pl.DataFrame({"v": ["2001-04-30", "2001-01-31", "1999-12-29", "2001-04-31", "2001-02-30"]})
+    assert dobs.select(string_valid(pl.col("v"), "dob")).to_series().to_list() == [True, True, True, False, False]

@@ -20,14 +20,17 @@ from pipeline.braze import rules
 from pipeline.exports.values import SUBSCRIPTION_ATTRIBUTES
 
 # Subsets of rules.is_valid_email / is_valid_phone / parse_dob: ASCII only, at most 64 characters
-# (so no domain label passes 63), no Microsoft or Gmail domain (their local-part rules differ), no
-# date past the 28th. Unbounded repeats keep the regex on its fast engine.
+# (so no domain label passes 63), a local part of 2+ characters (Gmail's rule), on Microsoft domains
+# (a host containing msn, hotmail, outlook or live) also their local-part rule before any `+`; real
+# dates but 29 February. Unbounded repeats keep the regex on its fast engine.
 _FAST_EMAIL_CHARS = 64
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _EMAIL = rf"^[A-Za-z0-9_+-][A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@(?:{_LABEL}\.)+[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?$"
-_SPECIAL_DOMAINS = r"(?i)@.*(?:msn|hotmail|outlook|live|gmail|googlemail)"
+_MICROSOFT_DOMAIN = r"(?i)@.*(?:msn|hotmail|outlook|live)"
+_MICROSOFT_LOCAL = r"^[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*(?:\+[^@]*)?@"  # rules._MICROSOFT_LOCAL, then +...
 _PHONE = r"^\+1[0-9]{10}$"  # NANP: libphonenumber finds every +1 with 10 digits possible; others vary by country
-_DOB = r"^[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])$"
+_DOB = (r"^[1-9][0-9]{3}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+        r"|(?:0[13578]|1[02])-31)$")
 _FLOAT_TYPES = (pl.Float32, pl.Float64)
 CHECKED_ATTRIBUTES = frozenset({"email", "phone", "dob", *SUBSCRIPTION_ATTRIBUTES})
 
@@ -47,7 +50,8 @@ def string_valid(expr: pl.Expr, attribute: str) -> pl.Expr:
     fits = expr.str.len_chars() <= rules.MAX_STRING_CHARS
     if attribute == "email":
         short = expr.str.len_bytes() <= _FAST_EMAIL_CHARS
-        return short & expr.str.contains(_EMAIL) & ~expr.str.contains(_SPECIAL_DOMAINS)
+        microsoft_ok = ~expr.str.contains(_MICROSOFT_DOMAIN) | expr.str.contains(_MICROSOFT_LOCAL)
+        return short & expr.str.contains(_EMAIL) & microsoft_ok
     if attribute == "phone":
         return expr.str.contains(_PHONE)
     if attribute == "dob":

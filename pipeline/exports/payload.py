@@ -39,6 +39,7 @@ class Payload:
     fingerprint: str = ""
     rebuilt: int = 0  # members whose values were built, not taken from the previous day
     reason: str = ""  # why those members were rebuilt
+    identities: int = 0  # distinct identities in `rows`
 
 
 def positions(sorted_ids: pl.Series, ids: pl.Series) -> pl.Series:
@@ -133,6 +134,16 @@ def _property(source: Any, connection: Connection) -> str:
     return source.property if source.kind == "property" else connection.permission(source.permission).property
 
 
+def reads(connection: Connection, goal: ExportGoal) -> tuple[set[str], set[str] | None]:
+    """The profile properties and identifier kinds (None: every kind) a goal's payload reads,
+    so the step reads only those from the snapshot. Interactions match on any identifier."""
+    properties = {_property(f.source, connection) for f in goal.fields if f.source.kind in ("property", "permission")}
+    if any(f.source.kind == "interactions" for f in goal.fields):
+        return properties, None
+    sources = {f.source.identifier for f in goal.fields if f.source.kind == "identifier"}
+    return properties, {m.profile for m in goal.identifiers} | sources
+
+
 def _raw_inputs(
     snapshot: Snapshot, goal: ExportGoal, connection: Connection, members: pl.DataFrame, identifiers: pl.DataFrame,
     interactions: pl.DataFrame | None,
@@ -210,17 +221,19 @@ def _values(
         texts.append(pl.when(present & fast).then(text).otherwise(None).cast(pl.String).alias(f"v{i}"))
         slow.append((present & ~fast.fill_null(False)).alias(f"s{i}"))
     wide = inputs.select(*texts, *slow)
-    refused = []
+    columns, refused = [], []
     for i in fields:
         rows = wide.select(pl.arg_where(pl.col(f"s{i}"))).to_series()
-        column, bad = wide[f"v{i}"].clone(), pl.Series(f"x{i}", [False] * wide.height)
-        if not rows.is_empty():
+        column = wide[f"v{i}"]
+        bad = pl.repeat(False, wide.height, dtype=pl.Boolean, eager=True).alias(f"x{i}")
+        if not rows.is_empty():  # only these values cost Python calls
             texts_i = _python_texts(goal.fields[i], inputs, f"r{i}", rows, connection, dead)
-            column.scatter(rows, texts_i)
-            bad.scatter(rows, [t is None for t in texts_i])
-        wide = wide.with_columns(column)
+            column = column.clone()
+            column.scatter(rows, pl.Series(texts_i, dtype=pl.String))
+            bad.scatter(rows, pl.Series([t is None for t in texts_i], dtype=pl.Boolean))
+        columns.append(column)
         refused.append(bad)
-    return wide.select(*(f"v{i}" for i in fields)).with_columns(refused)
+    return pl.DataFrame([*columns, *refused])
 
 
 CACHED_SOURCES = ("property", "permission", "identifier")  # what `_updated` covers
@@ -378,7 +391,10 @@ def build_payload(
     values, rebuilt, reason = _all_values(snapshot, connection, goal, inputs, previous, field_dead)
     dead += _with_identities(field_dead, sent_as)
     fingerprint = _fingerprint(snapshot, connection, goal)
-    return Payload(_long(values, sent_as, goal), dead, values.drop("_row"), fingerprint, rebuilt, reason)
+    rows = _long(values, sent_as, goal)
+    identity = pl.col("identity")  # rows are sorted by identity: count where it changes
+    count = rows.select(identity.ne_missing(identity.shift()).sum()).item() if rows.height else 0
+    return Payload(rows, dead, values.drop("_row"), fingerprint, rebuilt, reason, count)
 
 
 def _with_identities(letters: list[dict[str, Any]], sent_as: pl.DataFrame) -> list[dict[str, Any]]:

@@ -15,11 +15,11 @@ from pipeline.exports.budget import enforce_budget, over_budget
 from pipeline.exports.changes import diff_payload, narrow
 from pipeline.exports.interactions import read_interactions
 from pipeline.exports.members import members
-from pipeline.exports.payload import Previous, build_payload
+from pipeline.exports.payload import Previous, build_payload, reads
 from pipeline.exports.plan import joined_and_left, make_plan, write_plan
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import read_snapshot
-from pipeline.profiles.store import snapshot_version
+from pipeline.profiles.store import read_snapshot_part, snapshot_version
 from pipeline.push import PushReport, baseline_version, payload_points, push_changes, read_baseline
 from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import parquet_source, read_parquet, write_parquet
@@ -50,7 +50,8 @@ def uses_interactions(goal: ExportGoal) -> bool:
 
 
 def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
-    snapshot = read_snapshot(store, day)
+    version = snapshot_version(store, day)  # before reading: a snapshot replaced meanwhile then fails the next check
+    snapshot = read_snapshot_part(store, day, *reads(connection, goal))
     if snapshot is None:
         raise ObjectNotFound(f"{store.root} has no profile snapshot for {day}; materialize the profiles first")
     current = read_parquet(store, layout.segment_members(connection.name, goal.name, day))
@@ -62,14 +63,14 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
     key = layout.export_payload(connection.name, goal.name, day)
     write_parquet(store, key, payload.rows)
     values_key = layout.export_values(connection.name, goal.name, day)
-    built_from = {FINGERPRINT: payload.fingerprint, SNAPSHOT: snapshot_version(store, day) or ""}
+    built_from = {FINGERPRINT: payload.fingerprint, SNAPSHOT: version or ""}
     write_parquet(store, values_key, payload.values, metadata=built_from)
     return {
         "members": current.height,
         "members_rebuilt": payload.rebuilt,
         "rebuild_reason": payload.reason,
         "rows": payload.rows.height,
-        "identities": payload.rows["identity"].n_unique(),
+        "identities": payload.identities,
         "dead_letters": len(payload.dead_letters),
         "key": key,
         "dead_letter_key": dead_key,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Collection
 from datetime import date
 from typing import Any
 
@@ -25,9 +26,9 @@ from pipeline.layout import (
     profiles_dir,
 )
 from pipeline.profiles.report import DayReport
-from pipeline.profiles.snapshot import QUARANTINE_SCHEMA, Snapshot, as_date, empty_snapshot
+from pipeline.profiles.snapshot import PROFILES_SCHEMA, QUARANTINE_SCHEMA, Snapshot, as_date, empty_snapshot
 from pipeline.storage import ObjectNotFound, ObjectStore
-from pipeline.storage.parquet import read_parquet, write_parquet_digest
+from pipeline.storage.parquet import read_parquet, scan_parquet, write_parquet_digest
 
 FORMAT = 1
 
@@ -90,6 +91,33 @@ def read_snapshot(store: ObjectStore, day: date | str) -> Snapshot | None:
         if getattr(snapshot, name).height != entry["rows"]:
             raise ValueError(f"{store.uri(entry['key'])} does not match {store.uri(key)}; rebuild profiles of {day}")
     return snapshot
+
+
+def read_snapshot_part(
+    store: ObjectStore, day: date | str, properties: Collection[str], kinds: Collection[str] | None
+) -> Snapshot | None:
+    """The profiles of `day` with only `properties` (those it has) and the identifiers of `kinds`
+    (None: all); other frames empty. None when the day has no snapshot.
+
+    An export reads a few of a profile's properties and identifiers; reading the whole snapshot
+    (every property, provenance per property) cost more than building the export at a million
+    profiles. The files are still checked against the manifest's row counts."""
+    key = manifest_key(day)
+    if not store.exists(key):
+        return None
+    manifest = json.loads(store.read_bytes(key))
+    files = manifest["files"]
+    kept = [name for name in manifest["properties"] if name in properties and name not in PROFILES_SCHEMA]
+    profiles = scan_parquet(store, files["profiles"]["key"]).select(*PROFILES_SCHEMA, *kept).collect()
+    scanned = scan_parquet(store, files["identifiers"]["key"])
+    total = scanned.select(pl.len()).collect().item()
+    identifiers = (scanned if kinds is None else scanned.filter(pl.col("kind").is_in(sorted(kinds)))).collect()
+    for name, rows in (("profiles", profiles.height), ("identifiers", total)):
+        if rows != files[name]["rows"]:
+            stored = store.uri(files[name]["key"])
+            raise ValueError(f"{stored} does not match {store.uri(key)}; rebuild profiles of {day}")
+    empty = empty_snapshot()
+    return Snapshot(profiles, identifiers, empty.sum_basis, empty.merges, empty.quarantine)
 
 
 def snapshot_version(store: ObjectStore, day: date | str) -> str | None:
