@@ -37,7 +37,7 @@ lint: setup
 	$(BIN)/lint-imports  # the layer rules in pyproject.toml [tool.importlinter]
 
 test: lint
-	$(BIN)/pytest -n 4 --dist loadfile --durations=15  # 4 workers on 2 cores: the tests wait on servers a third of the time
+	$(BIN)/pytest -n 4 --dist loadfile --durations=15  # 4 workers on 2 cores: much of the suite waits on servers
 
 # Benchmarks (not tests): generate their own data under bench/data/, run each case several times in
 # fresh processes and write bench/results/<case>.json; see bench/README.md. bench-quick is a smoke
