@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint setup lock clean
+.PHONY: demo test lint setup lock clean bench-day bench-day-quick
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,16 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# The end-to-end day (bench/bench_day.py): profilesync run against the sandbox, day 2 measured.
+# Writes bench/results/day_<N>.json. Several minutes at 100k, ~15 at 1M on 2 cores.
+bench-day: setup
+	nice -n 10 $(BIN)/python bench/bench_day.py --users 100000 --repeat 3
+	nice -n 10 $(BIN)/python bench/bench_day.py --users 1000000
+
+# The line for `make bench-quick`: the same day at 5,000 users, about a minute.
+bench-day-quick: setup
+	$(BIN)/python bench/bench_day.py --users 5000
 
 clean:
 	rm -rf $(VENV) .demo
