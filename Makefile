@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # (parallel downloads, no per-package build step); it is pinned here because it installs the rest.
 UV_PIN := uv==0.13.10
 
-.PHONY: demo test lint setup lock clean bench bench-quick bench-tools
+.PHONY: demo test lint setup lock clean bench bench-quick bench-tools bench-day bench-day-quick
 
 setup: $(VENV)/.installed
 
@@ -57,6 +57,17 @@ bench-quick: bench-tools
 	$(BIN)/python bench/bench_cases.py --users 20000 --repeat 3 --results bench/results/quick
 	$(BIN)/python bench/bench_push.py --users 3000 --repeat 3 --results bench/results/quick/push.json
 	$(BIN)/python bench/bench_data_points.py --users 20000 --sandbox-users 2000 --results bench/results/quick/data_points.json
+	$(BIN)/python bench/bench_day.py --users 5000 --out bench/results/quick/day_5000.json
+
+# The end-to-end day (bench/bench_day.py): profilesync run against the sandbox, day 2 measured.
+# Writes bench/results/day_<N>.json. Several minutes at 100k, ~15 at 1M on 2 cores.
+bench-day: setup
+	nice -n 10 $(BIN)/python bench/bench_day.py --users 100000 --repeat 3
+	nice -n 10 $(BIN)/python bench/bench_day.py --users 1000000
+
+# The line for `make bench-quick`: the same day at 5,000 users, about a minute.
+bench-day-quick: setup
+	$(BIN)/python bench/bench_day.py --users 5000
 
 clean:
 	rm -rf $(VENV) .demo

@@ -44,10 +44,10 @@ from pipeline.profiles import (
     read_previous_snapshot,
     write_snapshot,
 )
-from pipeline.profiles.fields import identifier_values
+from pipeline.profiles.fields import ACTIVE, CHANGE, identifier_values, inactive_columns
 from pipeline.staging import json_text_columns, stage_export, write_staged
 from pipeline.storage import ObjectNotFound, ObjectStore
-from pipeline.storage.parquet import read_parquet, scan_parquet
+from pipeline.storage.parquet import scan_parquet
 
 Progress = Callable[[str], None]
 
@@ -255,6 +255,16 @@ def run_changes(
     return counts
 
 
+def read_changes(store: ObjectStore, key: str, rules: GoalRules, json_text: Sequence[str]) -> pl.DataFrame:
+    """A goal's changes as the profiles step needs them: added and changed rows whole, echoes and
+    removals with only the columns it reads of them (`inactive_columns`), in one streaming scan."""
+    changes = scan_parquet(store, key)
+    schema = changes.collect_schema()
+    active = pl.col(CHANGE).is_in(ACTIVE)
+    rest = changes.filter(~active).select(inactive_columns(rules, schema, json_text))
+    return pl.concat([changes.filter(active), rest], how="diagonal").collect(engine="streaming")
+
+
 def run_profiles(
     store: ObjectStore, goals: list[tuple[Connection, ImportGoal]], day: str, members: Sequence[Connection] = ()
 ) -> tuple[Snapshot, DayReport, dict[str, Any]]:
@@ -279,10 +289,10 @@ def run_profiles(
         applied.append((connection, goal, key))
     covers = check_day_order(store, day, order)
     previous = read_previous_snapshot(store, day)
-    inputs = [
-        (goal_rules(connection, goal, members), read_parquet(store, key), json_text_columns(store, key))
-        for connection, goal, key in applied
-    ]
+    inputs = []
+    for connection, goal, key in applied:
+        rules, json_text = goal_rules(connection, goal, members), json_text_columns(store, key)
+        inputs.append((rules, read_changes(store, key, rules, json_text), json_text))
     snapshot, report = build_day(previous, inputs, date.fromisoformat(day))
     manifest = write_snapshot(store, day, snapshot, report, covers)
     return snapshot, report, manifest

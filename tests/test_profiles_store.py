@@ -171,3 +171,26 @@ def test_files_that_disagree_with_their_manifest_are_refused(tmp_path: Path) -> 
     store.write_bytes("profiles/2026-03-01/quarantine.jsonl", b"")
     with pytest.raises(ValueError, match="rebuild profiles"):
         read_snapshot(store, D1)
+
+
+def test_provenance_is_one_row_per_profile_and_the_old_long_form_is_widened(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "store"))
+    snapshot, report = built()
+    wide = snapshot.provenance
+    assert wide.height == snapshot.profiles.height  # not a row per (profile, property)
+    assert wide.columns == ["profile_id", "braze_created_at", "first_name", "points", "tags"]
+    manifest = write_snapshot(store, D1, snapshot, report)
+    long = wide.unpivot(index="profile_id", variable_name="property", value_name="origin").drop_nulls("origin")
+    parts = pl.col("origin").cast(pl.String).str.split_exact("\x1f", 1)
+    long = long.select(
+        "profile_id", "property", parts.struct.field("field_0").alias("goal"),
+        parts.struct.field("field_1").str.to_date().alias("day"),
+    ).sort("profile_id", "property")  # fmt: skip
+    assert long.height > wide.height
+    long.write_parquet(tmp_path / "store" / manifest["files"]["provenance"]["key"])  # as versions before wrote it
+    manifest["files"]["provenance"]["rows"] = long.height
+    store.write_bytes("profiles/2026-03-01/manifest.json", json.dumps(manifest).encode())
+    back = read_snapshot(store, D1)
+    assert back is not None
+    assert_frame_equal(back.provenance, wide)
+    assert find_profile(back, "external_id", "u2") == find_profile(snapshot, "external_id", "u2")

@@ -22,6 +22,7 @@ import polars as pl
 from pipeline import layout
 from pipeline.profiles import GoalRules
 from pipeline.profiles.fields import identifier_values
+from pipeline.profiles.provenance import long_form
 from pipeline.profiles.store import previous_snapshot_day
 from pipeline.storage import ObjectStore
 from pipeline.storage.parquet import scan_parquet
@@ -67,11 +68,14 @@ def origins(store: ObjectStore, day: str, sources: EchoSources, changes: pl.Lazy
         [changes.select(KEY, pl.lit(kind).alias("kind"), expr.alias("value")) for kind, expr in values]
     ).drop_nulls("value")
     readers = pl.DataFrame(list(sources.readers), schema=READERS_SCHEMA, orient="row").lazy()
-    return (
+    users = (
         keys.join(scan_parquet(store, folder + layout.PROFILE_FILES["identifiers"]), on=["kind", "value"])
         .select(KEY, PROFILE_ID)
         .unique()
-        .join(scan_parquet(store, provenance), on=PROFILE_ID)
+    )
+    theirs = scan_parquet(store, provenance).join(users.select(PROFILE_ID), on=PROFILE_ID, how="semi")
+    return (
+        users.join(long_form(theirs), on=PROFILE_ID)
         .join(readers, on=["goal", "property"])
         .group_by(KEY, "field")
         .agg(pl.col("day").max().dt.strftime("%Y-%m-%d").alias("origin_day"))

@@ -29,9 +29,12 @@ Snapshot layout, under `profiles/<day>/`
   `goal`, `braze_id`, `property`, `value` (as text), `reason`.
 - `manifest.json`, deleted first and written last: keys, row counts and sizes of the files,
   property types, and the day's report. A day without a manifest does not exist for readers.
-- `provenance.parquet`: `profile_id`, `property`, `goal` (`connection/goal`), `day` Date, sorted
-  by the first two: the goal and day that last changed each property's value (a merged profile's
-  origins move to the survivor, whose own win). A snapshot from before it has none.
+- `provenance.parquet`: `profile_id`, then one Categorical column per property, sorted by
+  profile_id: `<connection/goal>\x1f<YYYY-MM-DD>`, the goal and day that last changed the value
+  (null: never set since origins were kept). A merged profile's origins move to the survivor;
+  per property the first in profile_id order wins. One row per profile, 4 bytes a cell
+  (`provenance.py`); the long form of earlier versions is widened on read. A snapshot from
+  before provenance has none.
 Same inputs give byte-identical files. Columns starting with `_` are reserved for the store.
 
 Identity and merging

@@ -28,6 +28,7 @@ from pipeline.profiles.fields import (
 )
 from pipeline.profiles.identity import Resolution, resolve
 from pipeline.profiles.merge import merge_profiles
+from pipeline.profiles.provenance import next_provenance
 from pipeline.profiles.report import GoalReport, goal_report
 from pipeline.profiles.rules import GoalRules, check_property
 from pipeline.profiles.snapshot import (
@@ -36,8 +37,6 @@ from pipeline.profiles.snapshot import (
     MERGES_ORDER,
     MERGES_SCHEMA,
     PROFILE_ID,
-    PROVENANCE_ORDER,
-    PROVENANCE_SCHEMA,
     QUARANTINE_ORDER,
     UPDATED,
     Snapshot,
@@ -59,29 +58,6 @@ def next_identifiers(identifiers: pl.DataFrame, found: Resolution) -> pl.DataFra
         pl.coalesce("survivor_id", PROFILE_ID).alias(PROFILE_ID), "kind", "value"
     )
     return pl.concat([moved, found.new_identifiers.drop("new")]).sort(IDENTIFIER_ORDER)
-
-
-def next_provenance(
-    provenance: pl.DataFrame, merge_map: pl.DataFrame, set_rows: list[pl.DataFrame], goal: str, day: date
-) -> pl.DataFrame:
-    """Where each property's value came from, after `goal` set `set_rows` (profile_id, property) on `day`.
-
-    A merged profile's origins move to its survivor, where the survivor's own origin of the same
-    property wins (as its value does, `merge.py`); a goal that did not change a value leaves its origin.
-    """
-    if not merge_map.is_empty():
-        moved = provenance.join(merge_map.select(PROFILE_ID, "survivor_id"), on=PROFILE_ID, how="left")
-        provenance = (
-            moved.sort(pl.col("survivor_id").is_not_null(), *PROVENANCE_ORDER)
-            .with_columns(pl.coalesce("survivor_id", PROFILE_ID).alias(PROFILE_ID))
-            .unique(PROVENANCE_ORDER, keep="first")
-            .select(PROVENANCE_SCHEMA.names())
-        )
-    if not set_rows:
-        return provenance.sort(PROVENANCE_ORDER)
-    new = pl.concat(set_rows).select(PROFILE_ID, "property", pl.lit(goal).alias("goal"), pl.lit(day).alias("day"))
-    new = new.unique(PROVENANCE_ORDER, keep="last").cast(PROVENANCE_SCHEMA)
-    return pl.concat([provenance.join(new, on=PROVENANCE_ORDER, how="anti"), new]).sort(PROVENANCE_ORDER)
 
 
 def contributions(
@@ -151,9 +127,7 @@ def apply_goal(
     bases += [echo_basis(changes, w, rules.name) for w in rule_writes if w.strategy == "sum"]
     profiles = apply_writes(profiles, fold_records(work, rule_writes), rule_writes)
     flags = [(set_by(i), w.property) for i, w in enumerate(rule_writes) if set_by(i) in profiles.columns]
-    set_rows = [
-        profiles.filter(pl.col(column)).select(PROFILE_ID, pl.lit(prop).alias("property")) for column, prop in flags
-    ]
+    flagged = profiles.select(PROFILE_ID, *(column for column, _ in flags))
     profiles = profiles.drop([column for column, _ in flags])
 
     gained = found.new_identifiers.filter(~pl.col("new"))[PROFILE_ID]
@@ -171,6 +145,6 @@ def apply_goal(
         sum_basis=replace_basis(snapshot.sum_basis, bases),
         merges=pl.concat([snapshot.merges, merges]).sort(MERGES_ORDER),
         quarantine=pl.concat([snapshot.quarantine, *quarantine]).sort(QUARANTINE_ORDER),
-        provenance=next_provenance(snapshot.provenance, found.merge_map, set_rows, rules.name, day),
+        provenance=next_provenance(snapshot.provenance, found.merge_map, flagged, flags, rules.name, day),
     )
     return after, goal_report(snapshot, after, rules, changes, found, updated)

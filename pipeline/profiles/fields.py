@@ -122,6 +122,18 @@ def remaining_name(column: str, columns: list[str]) -> str:
     return column if short != column and short in columns else short
 
 
+def inactive_columns(rules: GoalRules, schema: pl.Schema, json_text: Collection[str] = ()) -> list[str]:
+    """The columns the profiles step reads of rows that are not ACTIVE (echoes and removals):
+    the change bookkeeping, the identifiers (a removal's profile is counted as left) and the
+    sources of `sum` rules (an echo moves the sum basis, `sums.echo_basis`). Reading only these
+    keeps the day's echoes (~all exported users, once a day's push comes back) out of memory."""
+    meta = {KEY, CHANGE, CHANGED_FIELDS, ECHO_FIELDS, PUSHED_VALUES}
+    identifiers = {braze_value(schema, rule.braze).column for rule in rules.identifiers}
+    identifiers |= {"user_aliases"} & rules.identifier_columns()
+    sums = {w.source.column for w in writes(rules, schema, json_text) if w.strategy == "sum"}
+    return [c for c in schema if c in meta | identifiers | sums]
+
+
 def check_changes(changes: pl.DataFrame, goal: str) -> None:
     """The delta step's contract, checked where breaking it would silently corrupt profiles."""
     missing = [c for c in (KEY, CHANGE, CHANGED_FIELDS) if c not in changes.columns]

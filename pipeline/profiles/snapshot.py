@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.profiles import provenance as provenance_frames
+
 PROFILE_ID = "profile_id"
 CREATED = "_created"
 UPDATED = "_updated"
@@ -32,9 +34,6 @@ QUARANTINE_SCHEMA = pl.Schema(
     {"goal": pl.String, "braze_id": pl.String, "property": pl.String, "value": pl.String, "reason": pl.String}
 )
 
-# Per property, the goal (`connection/goal`) and day that last set its value: where it came from.
-PROVENANCE_SCHEMA = pl.Schema({PROFILE_ID: pl.String, "property": pl.String, "goal": pl.String, "day": pl.Date})
-PROVENANCE_ORDER = [PROFILE_ID, "property"]
 
 IDENTIFIER_ORDER = [PROFILE_ID, "kind", "value"]
 SUM_BASIS_ORDER = ["goal", "braze_id", "property"]
@@ -51,7 +50,7 @@ class Snapshot:
     sum_basis: pl.DataFrame
     merges: pl.DataFrame
     quarantine: pl.DataFrame
-    provenance: pl.DataFrame = field(default_factory=PROVENANCE_SCHEMA.to_frame)
+    provenance: pl.DataFrame = field(default_factory=provenance_frames.empty)  # provenance.py
 
     def next_day(self) -> Snapshot:
         """The state a new day starts from: merges and quarantine only ever describe one day."""
@@ -87,7 +86,9 @@ def empty_snapshot() -> Snapshot:
 def canonical_profiles(profiles: pl.DataFrame) -> pl.DataFrame:
     """Rows by profile_id; columns profile_id, _created, _updated, then properties by name."""
     properties = sorted(c for c in profiles.columns if c not in PROFILES_SCHEMA)
-    return profiles.select(*PROFILES_SCHEMA, *properties).sort(PROFILE_ID)
+    frame = profiles.select(*PROFILES_SCHEMA, *properties)
+    # Most days keep the order (no new profiles): a sort would copy every column for nothing.
+    return frame if frame[PROFILE_ID].is_sorted() else frame.sort(PROFILE_ID)
 
 
 def find_profile(snapshot: Snapshot, kind: str, value: str) -> dict[str, Any] | None:
@@ -104,12 +105,8 @@ def find_profile(snapshot: Snapshot, kind: str, value: str) -> dict[str, Any] | 
     for ident in snapshot.identifiers.filter(pl.col(PROFILE_ID) == profile_id).iter_rows(named=True):
         identifiers.setdefault(ident["kind"], []).append(ident["value"])
     properties = {k: v for k, v in row.items() if k not in PROFILES_SCHEMA and v is not None}
-    origins = snapshot.provenance.filter(pl.col(PROFILE_ID) == profile_id)
-    provenance = {
-        o["property"]: {"goal": o["goal"], "day": o["day"]}
-        for o in origins.iter_rows(named=True)
-        if o["property"] in properties
-    }
+    origins = provenance_frames.origins_of(snapshot.provenance, profile_id)
+    provenance = {name: origin for name, origin in origins.items() if name in properties}
     return {
         PROFILE_ID: profile_id,
         "created": row[CREATED],

@@ -25,6 +25,7 @@ from pipeline.layout import (
     latest_day_before,
     profiles_dir,
 )
+from pipeline.profiles import provenance
 from pipeline.profiles.report import DayReport
 from pipeline.profiles.snapshot import PROFILES_SCHEMA, QUARANTINE_SCHEMA, Snapshot, as_date, empty_snapshot
 from pipeline.storage import ObjectNotFound, ObjectStore
@@ -86,11 +87,13 @@ def read_snapshot(store: ObjectStore, day: date | str) -> Snapshot | None:
         quarantine = pl.read_ndjson(io.BytesIO(lines), schema=QUARANTINE_SCHEMA)
     else:
         quarantine = QUARANTINE_SCHEMA.to_frame()
-    snapshot = Snapshot(quarantine=quarantine, **frames)
+    frames["quarantine"] = quarantine
     for name, entry in manifest["files"].items():
-        if getattr(snapshot, name).height != entry["rows"]:
+        if frames[name].height != entry["rows"]:
             raise ValueError(f"{store.uri(entry['key'])} does not match {store.uri(key)}; rebuild profiles of {day}")
-    return snapshot
+    if "provenance" in frames:  # widened when written in the long form of earlier versions
+        frames["provenance"] = provenance.loaded(frames["provenance"])
+    return Snapshot(**frames)
 
 
 def read_snapshot_part(

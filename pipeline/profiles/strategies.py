@@ -94,7 +94,10 @@ def write_expr(write: Write, i: int, old: pl.Expr, new: pl.Expr, target: pl.Data
 def apply_writes(profiles: pl.DataFrame, folded: pl.DataFrame, writes: list[Write]) -> pl.DataFrame:
     """Apply the folded contributions in declared order; column `__changed` marks rows whose values
     changed, `set_by(i)` those whose value write `i` changed (absent when write `i` wrote nothing)."""
-    frame = profiles.join(folded, on=PROFILE_ID, how="left", maintain_order="left")
+    # Align the folded values on a frame of ids only, then put them beside the profiles: the
+    # properties' columns are shared with `profiles`, not copied; only columns written change.
+    aligned = profiles.select(PROFILE_ID).join(folded, on=PROFILE_ID, how="left", maintain_order="left")
+    frame = profiles.hstack(aligned.drop(PROFILE_ID).get_columns())
     frame = frame.with_columns(pl.lit(False).alias(CHANGED))
     for i, write in enumerate(writes):
         new_type = folded.schema[value(i)]

@@ -25,6 +25,7 @@ GET    /_sandbox/exports[/<prefix>]     segment export jobs
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Any
 
 from werkzeug.routing import Map, Rule
@@ -96,9 +97,8 @@ def _users(sb: Sandbox, method: str, body: Any, args: Any) -> Any:
     if method == "POST":
         return upsert_users(sb, body.get("users") if isinstance(body, dict) else body)
     limit = int(args.get("limit", 10_000))
-    users = list(sb.users)
-    ids = [{"braze_id": u.braze_id, "external_id": u.external_id} for u in users[:limit]]
-    return {"count": len(users), "users": ids}
+    ids = [{"braze_id": u.braze_id, "external_id": u.external_id} for u in itertools.islice(sb.users, limit)]
+    return {"count": len(sb.users), "users": ids}
 
 
 def _user(sb: Sandbox, method: str, body: Any, args: Any, kind: str, value: str) -> Any:

@@ -9,11 +9,11 @@ Segments (fixed ids, so mappings can name them): "All users", "Loyal users" (poi
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 DEMO_SEED = 7
+DEMO_PREFIX = "demo-"  # external ids demo-000001, ...
 ALL_USERS_SEGMENT = "5e9f0d3c-0000-4000-8000-000000000001"
 LOYAL_USERS_SEGMENT = "5e9f0d3c-0000-4000-8000-000000000002"
 GOLD_TIER_SEGMENT = "5e9f0d3c-0000-4000-8000-000000000003"
@@ -55,10 +55,30 @@ _BASE = datetime(2025, 6, 1, tzinfo=UTC)
 
 def demo_users(count: int, start: int = 1, seed: int = DEMO_SEED) -> list[dict[str, Any]]:
     """`count` export-shaped users, numbered from `start`; user i is the same whatever `count` is."""
-    return [_user(i, seed) for i in range(start, start + count)]
+    return [demo_user(i, seed) for i in range(start, start + count)]
 
 
-def _user(i: int, seed: int = DEMO_SEED) -> dict[str, Any]:
+def demo_braze_id(bits: int, i: int) -> str:
+    """24 hex digits: 16 drawn from the user's generator, then the index, so the id finds the user."""
+    return f"{bits >> 64:016x}{i:08x}"
+
+
+def demo_user(i: int, seed: int = DEMO_SEED) -> dict[str, Any]:
+    """Demo user number `i` (1-based), export-shaped; a pure function of (seed, i)."""
+    drawn = demo_profile(i, seed)
+    custom, login = dict(drawn["custom_attributes"]), drawn["login"]
+    custom["last_order_at"] = custom["last_order_at"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    user = {k: v for k, v in drawn.items() if k not in ("login", "custom_attributes")}
+    user["created_at"] = drawn["created_at"].strftime("%Y-%m-%d %H:%M:%S.000 UTC")
+    user["custom_attributes"] = custom
+    user["custom_events"] = [
+        {"name": "login", "first": _iso(login["first"]), "last": _iso(login["last"]), "count": login["count"]}
+    ]
+    return user
+
+
+def demo_profile(i: int, seed: int = DEMO_SEED) -> dict[str, Any]:
+    """Demo user `i` as the sandbox stores it: `demo_user` with times as datetimes, and `login`."""
     rng = random.Random(seed * 1_000_003 + i)
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     country, language, zone = rng.choice(_PLACES)
@@ -66,10 +86,10 @@ def _user(i: int, seed: int = DEMO_SEED) -> dict[str, Any]:
     created = _BASE + timedelta(minutes=i * 7)
     ordered = created + timedelta(days=rng.randrange(1, 200), seconds=rng.randrange(86_400))
     return {
-        "external_id": f"demo-{i:06d}",
-        "braze_id": uuid.UUID(int=rng.getrandbits(128)).hex[:24],
+        "external_id": f"{DEMO_PREFIX}{i:06d}",
+        "braze_id": demo_braze_id(rng.getrandbits(128), i),
         "random_bucket": rng.randrange(10_000),
-        "created_at": created.strftime("%Y-%m-%d %H:%M:%S.000 UTC"),
+        "created_at": created,
         "first_name": first,
         "last_name": last,
         "email": f"{first.lower().replace('é', 'e')}.{last.lower().replace('ü', 'u')}.{i}@example.com",
@@ -84,11 +104,9 @@ def _user(i: int, seed: int = DEMO_SEED) -> dict[str, Any]:
             "tier": "gold" if points >= 800 else "silver" if points >= 400 else "bronze",
             "tags": rng.sample(_TAGS, rng.randrange(0, 4)),
             "preferences": {"newsletter": rng.random() < 0.5, "channel": rng.choice(["email", "push", "sms"])},
-            "last_order_at": ordered.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "last_order_at": ordered,
         },
-        "custom_events": [
-            {"name": "login", "first": _iso(created), "last": _iso(ordered), "count": rng.randrange(1, 60)}
-        ],
+        "login": {"first": created, "last": ordered, "count": rng.randrange(1, 60)},
     }
 
 

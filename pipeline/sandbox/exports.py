@@ -38,7 +38,7 @@ from pipeline.braze import rules
 from pipeline.sandbox.calls import Answer, Call, error, success
 from pipeline.sandbox.export_jobs import ExportJob, finish
 from pipeline.sandbox.readers import fields_error
-from pipeline.sandbox.segments import matches
+from pipeline.sandbox.segments import Segment, matches
 from pipeline.sandbox.settings import MAX_CONCURRENT_EXPORTS
 from pipeline.sandbox.state import Sandbox
 from pipeline.storage import StorageError, open_store
@@ -101,25 +101,31 @@ def _run(sb: Sandbox, job: ExportJob) -> None:
     faults = dataclasses.replace(sb.faults.spec)
     with sb.lock:
         segment = sb.segments.get(job.segment_id)
-        members = [u.export(job.fields, job.custom_names) for u in sb.users if segment and matches(segment.filter, u)]
         per_file, date = sb.config.users_per_file, sb.config.export_date
-    job.users = len(members)
+    job.users = 0
     if job.stop.wait(faults.export_delay_s):
         return
     date = date or datetime.now(UTC).strftime("%Y-%m-%d")
     folder = f"segment-export/{job.segment_id}/{date}/{job.object_prefix}"
-    chunks = [members[i : i + per_file] for i in range(0, len(members), per_file)] or [[]]
+    position, number = 0, 0
     try:
         store = open_store(job.storage)
-        for number, chunk in enumerate(chunks):
+        while True:
             if faults.export_fail and number >= faults.export_fail_after_files:
                 break
             if (number and job.stop.wait(faults.export_file_delay_s)) or job.stop.is_set():
                 return
+            chunk, position = _next_file(sb, segment, job, position, per_file)
+            if not chunk and number:
+                break
             name = uuid.uuid4().hex
             key = f"{folder}/{name}{'.json.gz' if job.output_format == 'gzip' else '.zip'}"
             store.write_bytes(key, encode(chunk, job.output_format, name))
             job.files.append(key)
+            job.users += len(chunk)
+            number += 1
+            if len(chunk) < per_file:
+                break
     except StorageError as exc:
         finish(job, "failed", error=str(exc))
         sys.stderr.write(f"sandbox: export {job.object_prefix} of segment {job.segment_id} failed: {exc}\n")
@@ -130,6 +136,27 @@ def _run(sb: Sandbox, job: ExportJob) -> None:
     finish(job, "completed")
     if job.callback_endpoint:
         _callback(job, faults.callback, faults.callback_delay_s)
+
+
+def _next_file(
+    sb: Sandbox, segment: Segment | None, job: ExportJob, position: int, per_file: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The next file's members from user `position` on, and where the file after it starts.
+
+    Members are found and built per file, under the lock only for that file, so an export of
+    any size holds one file of users at a time; a user changed before its file is written is
+    exported as changed, as Braze's own exports are not point-in-time either."""
+    chunk: list[dict[str, Any]] = []
+    if segment is None:
+        return chunk, position
+    with sb.lock:
+        for user in sb.users.iter_from(position):
+            position += 1
+            if matches(segment.filter, user):
+                chunk.append(user.export(job.fields, job.custom_names))
+                if len(chunk) == per_file:
+                    break
+    return chunk, position
 
 
 def encode(users: list[dict[str, Any]], output_format: str, name: str) -> bytes:

@@ -15,15 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.braze import rules
 from pipeline.sandbox import attributes, campaigns, segments
-from pipeline.sandbox.demo import CAMPAIGNS, SEGMENTS, demo_users
+from pipeline.sandbox.demo import CAMPAIGNS, DEMO_PREFIX, SEGMENTS, demo_user
 from pipeline.sandbox.documents import SeedError
+from pipeline.sandbox.generated import DemoBase
 from pipeline.sandbox.state import Sandbox
-from pipeline.sandbox.users import EXTRA_FIELDS, User
-
-_EXPORT_ONLY = ("braze_id", "created_at", "user_aliases", "custom_attributes", "custom_events", "purchases",
-                "total_revenue", "random_bucket", "last_coordinates", "external_id", "user_alias")  # fmt: skip
+from pipeline.sandbox.upsert import upsert
 
 
 def apply_seed(sb: Sandbox, document: Any, source: str = "seed") -> dict[str, int]:
@@ -80,68 +77,28 @@ def upsert_users(sb: Sandbox, users: Any, where: str = "users") -> dict[str, int
 
 def upsert_user(sb: Sandbox, obj: Any) -> bool:
     """Create or update one user from an export- or track-shaped object; True when created."""
-    if not isinstance(obj, Mapping):
-        raise SeedError("a user must be an object")
-    aliases = list(obj.get("user_aliases") or []) + ([obj["user_alias"]] if obj.get("user_alias") else [])
-    for alias in aliases:
-        if rules.alias_error(alias):
-            raise SeedError(rules.alias_error(alias))
-    if obj.get("external_id") is not None and rules.external_id_error(obj["external_id"]):
-        raise SeedError(rules.external_id_error(obj["external_id"]))
-    user = _existing(sb, obj, aliases)
-    track_part = {k: v for k, v in obj.items() if k not in _EXPORT_ONLY and k not in EXTRA_FIELDS}
-    ops = attributes.plan(track_part, user, None)
-    for name, value in (obj.get("custom_attributes") or {}).items():
-        op = attributes.custom_op(name, value, user)
-        if op:
-            ops.append(op)
-    created = user is None
-    if user is None:
-        when = rules.parse_time(obj.get("created_at", "").replace(" UTC", "")) if obj.get("created_at") else None
-        user = sb.users.create(when or sb.now(), obj.get("braze_id"), obj.get("random_bucket"))
-    if obj.get("external_id") is not None:
-        sb.users.set_external_id(user, obj["external_id"])
-    for alias in aliases:
-        sb.users.add_alias(user, alias["alias_label"], alias["alias_name"])
-    attributes.apply(sb.users, user, ops)
-    _summaries(user.events, obj.get("custom_events"))
-    _summaries(user.purchases, obj.get("purchases"))
-    if obj.get("total_revenue") is not None:
-        user.total_revenue = float(obj["total_revenue"])
-    if obj.get("last_coordinates") is not None:
-        user.standard["last_coordinates"] = list(obj["last_coordinates"])
-    user.extra.update({k: obj[k] for k in EXTRA_FIELDS if k in obj})
-    return created
-
-
-def _existing(sb: Sandbox, obj: Mapping[str, Any], aliases: list[dict[str, str]]) -> User | None:
-    if obj.get("braze_id") and obj["braze_id"] in sb.users.by_braze:
-        return sb.users.by_braze[obj["braze_id"]]
-    if obj.get("external_id") is not None:
-        return sb.users.get_external(obj["external_id"])
-    for alias in aliases:
-        user = sb.users.get_alias(alias["alias_label"], alias["alias_name"])
-        if user:
-            return user
-    if not aliases and isinstance(obj.get("email"), str):
-        return sb.users.get_email(obj["email"])
-    return None
-
-
-def _summaries(target: dict[str, dict[str, Any]], items: Any) -> None:
-    for item in items or []:
-        first, last = rules.parse_time(item.get("first")), rules.parse_time(item.get("last"))
-        if not item.get("name") or first is None or last is None:
-            raise SeedError(f"summary {item!r} needs name, first and last times, and count")
-        target[item["name"]] = {"first": first, "last": last, "count": int(item.get("count", 1))}
+    return upsert(sb.users, obj, sb.now())[1]
 
 
 def add_demo(sb: Sandbox, count: int) -> int:
-    """Add `count` demo users after any already there, plus the demo segments and campaigns once."""
+    """Add `count` demo users after any already there, plus the demo segments and campaigns once.
+
+    The users are not stored: they are the generated base of the user store (`generated.py`),
+    built from (seed, index) whenever they are read, so a million of them cost no memory until
+    something changes one of them."""
     with sb.lock:
-        start = sum(1 for u in sb.users if (u.external_id or "").startswith("demo-")) + 1
-        for user in demo_users(count, start):
-            upsert_user(sb, user)
+        before = sb.users.base.count if sb.users.base else 0
+        base = DemoBase.grown(sb.users.base, count)
+        clashes = [
+            u
+            for u in sb.users.with_external_prefix(DEMO_PREFIX)
+            if (base.index_of_external(u.external_id or "") or 0) > before
+        ]
+        sb.users.set_base(base)
+        for user in clashes:  # made before the demo users were seeded: the demo user updates it
+            index = base.index_of_external(user.external_id or "")
+            sb.users.claim(index, user)
+            upsert(sb.users, demo_user(index), sb.now())
         for segment in SEGMENTS:
             if segment["id"] not in sb.segments:
                 add_segment(sb, segment)

@@ -10,7 +10,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 # Export-only fields a seed can set; the REST API never writes them.
 EXTRA_FIELDS = (
@@ -109,27 +109,112 @@ def _summaries(items: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+class Base(Protocol):
+    """Users generated on read (`generated.DemoBase`): numbered 1..count, found by identifier."""
+
+    count: int
+
+    def build(self, index: int) -> User: ...
+    def index_of_external(self, external_id: str) -> int | None: ...
+    def index_of_braze(self, braze_id: str) -> int | None: ...
+    def index_of_email(self, email: str) -> int | None: ...
+
+
+class BrazeIndex:
+    """`store.by_braze`: users by braze_id, generated base users included (read as a mapping)."""
+
+    def __init__(self, store: UserStore) -> None:
+        self._store = store
+
+    def get(self, braze_id: str) -> User | None:
+        return self._store.get_braze(braze_id)
+
+    def __contains__(self, braze_id: object) -> bool:
+        return isinstance(braze_id, str) and self._store.get_braze(braze_id) is not None
+
+    def __getitem__(self, braze_id: str) -> User:
+        user = self._store.get_braze(braze_id)
+        if user is None:
+            raise KeyError(braze_id)
+        return user
+
+
 class UserStore:
+    """Stored users (the overlay) over an optional generated base.
+
+    A base user is built on read; the first lookup that finds it by an identifier stores it
+    (`_taken`), since the caller may change it, and from then on the stored copy is the user.
+    Iteration walks the base in index order (stored copies in place of taken users), then the
+    other stored users, without storing anything.
+    """
+
     def __init__(self, seed: int) -> None:
         self._rng = random.Random(seed)
         self._clock = 0
-        self.by_braze: dict[str, User] = {}
+        self._users: dict[str, User] = {}
+        self.by_braze = BrazeIndex(self)
+        self.base: Base | None = None
+        self._taken: dict[int, str] = {}  # base index -> braze_id of its stored copy
         self._external: dict[str, str] = {}
         self._alias: dict[tuple[str, str], str] = {}
         self._email: dict[str, set[str]] = {}
         self._phone: dict[str, set[str]] = {}
 
     def __len__(self) -> int:
-        return len(self.by_braze)
+        base = self.base.count - len(self._taken) if self.base else 0
+        return base + len(self._users)
 
     def __iter__(self) -> Iterator[User]:
-        return iter(list(self.by_braze.values()))
+        return self.iter_from(0)
+
+    def iter_from(self, position: int) -> Iterator[User]:
+        """Users from `position` on (0-based, base first); stored users are a snapshot taken now."""
+        count = self.base.count if self.base else 0
+        for index in range(position + 1, count + 1):
+            yield self.base_user(index)  # type: ignore[misc]
+        taken = set(self._taken.values())
+        rest = [u for u in list(self._users.values()) if u.braze_id not in taken]
+        yield from rest[max(position - count, 0) :]
+
+    def base_user(self, index: int) -> User:
+        """Base user `index`: its stored copy if it has one, else built (and not stored)."""
+        assert self.base is not None
+        bid = self._taken.get(index)
+        return self._users[bid] if bid is not None else self.base.build(index)
+
+    def set_base(self, base: Base) -> None:
+        self.base = base
+
+    def claim(self, index: int, user: User) -> None:
+        """Stand `user` (already stored) in for base user `index`."""
+        self._taken[index] = user.braze_id
+
+    def _take(self, index: int | None) -> User | None:
+        """Base user `index` stored (it may be about to change), or None when there is none."""
+        if index is None or self.base is None:
+            return None
+        if index in self._taken:
+            return None  # the stored copy answers for itself through the indexes
+        user = self.base.build(index)
+        self._users[user.braze_id] = user
+        self._taken[index] = user.braze_id
+        if user.external_id is not None:
+            self._external[user.external_id] = user.braze_id
+        for label, name in user.aliases.items():
+            self._alias[(label, name)] = user.braze_id
+        for kind in ("email", "phone"):
+            if user.standard.get(kind) is not None:
+                self._contact_index(kind, user.standard[kind]).add(user.braze_id)
+        return user
+
+    def with_external_prefix(self, prefix: str) -> list[User]:
+        return [self._users[b] for e, b in self._external.items() if e.startswith(prefix)]
 
     def create(self, now: datetime, braze_id: str | None = None, random_bucket: int | None = None) -> User:
         bid = braze_id or f"{self._rng.getrandbits(96):024x}"
         bucket = self._rng.randrange(10_000) if random_bucket is None else random_bucket
         user = User(braze_id=bid, created_at=now, random_bucket=bucket)
-        self.by_braze[bid] = user
+        self._users[bid] = user
         self.touch(user)
         return user
 
@@ -137,29 +222,46 @@ class UserStore:
         self._clock += 1
         user.updated = self._clock
 
+    def get_braze(self, braze_id: str) -> User | None:
+        user = self._users.get(braze_id)
+        if user is None and self.base is not None:
+            user = self._take(self.base.index_of_braze(braze_id))
+        return user
+
     def get_external(self, external_id: str) -> User | None:
         bid = self._external.get(external_id)
-        return self.by_braze.get(bid) if bid else None
+        if bid is None and self.base is not None:
+            return self._take(self.base.index_of_external(external_id))
+        return self._users.get(bid) if bid else None
 
     def get_alias(self, label: str, name: str) -> User | None:
         bid = self._alias.get((label, name))
-        return self.by_braze.get(bid) if bid else None
+        return self._users.get(bid) if bid else None
 
     def get_email(self, email: str) -> User | None:
         """The most recently updated profile with an external_id, else the most recently updated."""
-        return self._best(self._email.get(email.lower(), set()))
+        return self._best(self._email_ids(email))
 
     def get_phone(self, phone: str) -> User | None:
         return self._best(self._phone.get(phone, set()))
 
     def all_with_email(self, email: str) -> list[User]:
-        return [self.by_braze[b] for b in self._email.get(email.lower(), set())]
+        return [self._users[b] for b in self._email_ids(email)]
+
+    def _email_ids(self, email: str) -> set[str]:
+        if self.base is not None:
+            self._take(self.base.index_of_email(email))
+        return self._email.get(email.lower(), set())
 
     def _best(self, ids: set[str]) -> User | None:
-        users = [self.by_braze[b] for b in ids]
+        users = [self._users[b] for b in ids]
         if not users:
             return None
         return max(users, key=lambda u: (u.external_id is not None, u.updated))
+
+    def _contact_index(self, kind: str, value: str) -> set[str]:
+        index = self._email if kind == "email" else self._phone
+        return index.setdefault(value.lower() if kind == "email" else value, set())
 
     def set_external_id(self, user: User, external_id: str) -> None:
         user.external_id = external_id
@@ -182,4 +284,4 @@ class UserStore:
             user.standard.pop(kind, None)
         else:
             user.standard[kind] = value
-            index.setdefault(value.lower() if kind == "email" else value, set()).add(user.braze_id)
+            self._contact_index(kind, value).add(user.braze_id)

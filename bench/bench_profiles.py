@@ -1,0 +1,71 @@
+"""Time the profiles step alone on a store that `bench_day.py` left, in a fresh process.
+
+    python bench/bench_profiles.py bench/data/day_100000/run0 --day 2026-11-03 [--repeat 3]
+
+Copies the store (so the original keeps its snapshot), then runs `pipeline.imports.run_profiles`
+for the day on the copy, each repeat in a new Python process so the peak RSS is the step's own
+(imports included: the `baseline_rss_mib` line is a process that only imported it). Prints one
+JSON line per repeat. Used to compare versions of the step on the same inputs: run it with
+PYTHONPATH pointing at another checkout for the other side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def one(folder: Path, day: str, only_import: bool) -> dict[str, float]:
+    os.environ["PROFILESYNC_STORAGE_ROOT"] = str(folder / "store")
+    os.environ["PROFILESYNC_BRAZE_EXPORTS"] = str(folder / "braze-exports")
+    os.environ.setdefault("BRAZE_REST_ENDPOINT", "http://127.0.0.1:9")
+    from pipeline.imports import run_profiles
+    from pipeline.mapping import load_connections
+    from pipeline.storage import open_store
+
+    connections = load_connections(folder / "mappings")
+    goals = [(c, g) for c in connections for g in c.imports]
+    store = open_store(str(folder / "store"))
+    started = time.perf_counter()
+    if not only_import:
+        run_profiles(store, goals, day, connections)
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--day", required=True)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--child", choices=["run", "import"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(one(args.folder, args.day, args.child == "import")))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-profiles-") as scratch:
+        copy = Path(scratch)
+        shutil.copytree(args.folder / "store", copy / "store")
+        shutil.copytree(args.folder / "mappings", copy / "mappings")
+        command = [sys.executable, __file__, str(copy), "--day", args.day, "--child"]
+        base = json.loads(subprocess.run([*command, "import"], check=True, capture_output=True, text=True).stdout)
+        print(json.dumps({"baseline_rss_mib": base["peak_rss_mib"]}))
+        for _ in range(args.repeat):
+            out = subprocess.run([*command, "run"], check=True, capture_output=True, text=True).stdout
+            print(out.strip(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
