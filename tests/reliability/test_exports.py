@@ -143,7 +143,10 @@ def test_export_slow_between_files_waits_for_the_callback(harness: ImportHarness
     harness.sandbox.admin.set_faults(export_file_delay_s=1.5)
     summary = harness.run(DAY, harness.connection(GOAL, wait=wait(30)))
     assert summary.success, summary.failures
-    assert (step(summary, "segment_export")["files"], step(summary, "segment_export")["completion"]) == (3, "callback")
+    export = step(summary, "segment_export")
+    # Never judged complete on the first files: all three, proven by Braze's callback or, once the
+    # files stopped changing, by the segment's size (whichever a loaded machine sees first).
+    assert (export["files"], export["completion"] in ("callback", "segment_size")) == (3, True), export
     assert harness.snapshot(DAY).profiles.height == 30
 
 
