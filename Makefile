@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # uv installs the pinned set in about a minute on a fresh machine where pip took about seven
-# (parallel downloads, no per-package build step); it is pinned here because it installs the rest.
+# (parallel downloads); it is pinned here because it installs the rest. --compile-bytecode does what
+# pip did at install time, so test processes started together do not each compile Dagster.
 UV_PIN := uv==0.13.10
 
 .PHONY: demo test lint setup lock clean bench bench-quick bench-tools bench-day bench-day-quick
@@ -16,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "profilesync needs Python >= 3.11; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(UV_PIN)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --constraint constraints.txt -e '.[test]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --constraint constraints.txt -e '.[test]'
 	@touch $@
 
 # Resolve pyproject.toml afresh in a scratch environment and pin the result.
