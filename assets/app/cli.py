@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from assets.app.day_exits import day_command_exits
 from assets.app.plan_cli import plan
 from assets.app.undo import undo
 
@@ -133,26 +134,15 @@ def run(
     One run at a time per profile store and day: another one exits with 3 naming the holder.
     A push over its goal's budget sends nothing and fails, unless --override-budget (recorded in runs).
     """
-    from pipeline.preflight import NotReady, parse_day
-    from pipeline.run_lock import RunLocked
-    from pipeline.storage import StorageError
+    from pipeline.preflight import parse_day
 
-    try:
+    with day_command_exits():
         day = parse_day(date) if date is not None else None
         from assets.app.run import run_and_report  # the one command that needs Dagster itself
 
         succeeded = run_and_report(
             day, refresh=refresh, wait=wait, override_budget=override_budget, progress=not no_progress
         )
-    except NotReady as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    except RunLocked as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(3) from None
-    except StorageError as exc:  # the store cannot even hold the day's lease
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
     if not succeeded:
         raise typer.Exit(1)
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from assets.app.day_exits import day_command_exits
+
 
 def plan(
     date: Annotated[str | None, typer.Option("--date", help="Day to plan, YYYY-MM-DD; default today (UTC).")] = None,
@@ -21,23 +23,12 @@ def plan(
     letters, and whether the goal's budget holds; writes plan.parquet and plan.csv (one row per
     Braze user and attribute: acknowledged value, new value) beside the day's changes.
     """
-    from pipeline.preflight import NotReady, parse_day
-    from pipeline.run_lock import RunLocked
-    from pipeline.storage import StorageError
+    from pipeline.preflight import parse_day
 
-    try:
+    with day_command_exits():
         day = parse_day(date) if date is not None else None
         from assets.app.plan import plan_and_report  # needs Dagster itself
 
         planned = plan_and_report(day, connection, goal, out, wait)
-    except NotReady as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    except RunLocked as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(3) from None
-    except StorageError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
     if not planned:
         raise typer.Exit(1)

@@ -70,23 +70,13 @@ def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def refresh_config(assets: list[dg.AssetsDefinition], selection: list[dg.AssetKey]) -> dict[str, Any]:
-    """Run config asking every selected segment_export for a new export (SegmentExportConfig.refresh)."""
+def step_config(assets: list[dg.AssetsDefinition], selection: list[dg.AssetKey], step: str, config: dict[str, Any]
+                ) -> dict[str, Any]:  # fmt: skip
+    """Run config giving `config` to every selected asset of kind `step` (e.g. `segment_export`'s
+    `refresh`, `braze_push`'s `override_budget`)."""
     chosen = set(selection)
     return {
-        asset.op.name: {"config": {"refresh": True}}
-        for asset in assets
-        if asset.key in chosen and asset.key.path[-1] == "segment_export"
-    }
-
-
-def push_config(assets: list[dg.AssetsDefinition], selection: list[dg.AssetKey]) -> dict[str, Any]:
-    """Run config letting every selected braze_push send over its goal's budget (PushConfig.override_budget)."""
-    chosen = set(selection)
-    return {
-        asset.op.name: {"config": {"override_budget": True}}
-        for asset in assets
-        if asset.key in chosen and asset.key.path[-1] == "braze_push"
+        asset.op.name: {"config": config} for asset in assets if asset.key in chosen and asset.key.path[-1] == step
     }
 
 
@@ -119,8 +109,10 @@ def run_day(
         selection = [a.key for a in assets if a.key.path[0] in wanted and a.key in chosen]
         if not selection:
             continue
-        ops = {**(refresh_config(assets, selection) if refresh else {}),
-               **(push_config(assets, selection) if override_budget else {})}  # fmt: skip
+        ops = {
+            **(step_config(assets, selection, "segment_export", {"refresh": True}) if refresh else {}),
+            **(step_config(assets, selection, "braze_push", {"override_budget": True}) if override_budget else {}),
+        }
         resources = {k: v for c in members for k, v in connection_resources(c).items()}
         with day_lease(instance, members, day, sorted(wanted), wait) as lease_tags:
             result = materialize_quietly(
