@@ -26,7 +26,9 @@ Checking costs one listing of each goal's step folder and one Parquet footer per
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from pipeline import layout
 from pipeline.delta import changes_base
@@ -76,8 +78,9 @@ def check_day_order(store: ObjectStore, day: str, goals: list[GoalOfDay]) -> dic
     Returns what the day's snapshot will cover (its manifest's `covers`): per goal, every day up to
     `day` it has staged."""
     snapshot_day = previous_snapshot_day(store, day)
+    staged_days = cache(lambda folder: layout.days_with(store, folder, layout.USERS_FILE))  # one listing per folder
     if snapshot_day is not None:
-        _check_snapshot(store, snapshot_day, goals)
+        _check_snapshot(store, snapshot_day, goals, staged_days)
     covers: dict[str, list[str]] = {}
     for goal in goals:
         base_day, source = None, DEFAULT_SOURCE
@@ -92,7 +95,7 @@ def check_day_order(store: ObjectStore, day: str, goals: list[GoalOfDay]) -> dic
                 )
             base_day, source = base.day, base.step
         folder = layout.step_folder(goal.connection, goal.goal, source)
-        every = layout.days_with(store, folder, layout.USERS_FILE)
+        every = staged_days(folder)
         covers[goal.name] = [d for d in every if d <= day]
         staged = [d for d in every if d < day]
         unpublished = [d for d in staged if snapshot_day is None or d > snapshot_day]
@@ -109,14 +112,16 @@ def check_day_order(store: ObjectStore, day: str, goals: list[GoalOfDay]) -> dic
     return covers
 
 
-def _check_snapshot(store: ObjectStore, snapshot_day: str, goals: list[GoalOfDay]) -> None:
+def _check_snapshot(
+    store: ObjectStore, snapshot_day: str, goals: list[GoalOfDay], staged_days: Callable[[str], list[str]]
+) -> None:
     """StaleSnapshot when a goal staged a day up to `snapshot_day` after that snapshot was built."""
     covered = snapshot_covers(store, snapshot_day)
     for goal in goals:
         if goal.name not in covered:
             continue  # a goal new to the store, or a manifest from before `covers` was recorded
         folder = layout.step_folder(goal.connection, goal.goal, DEFAULT_SOURCE)
-        now = [d for d in layout.days_with(store, folder, layout.USERS_FILE) if d <= snapshot_day]
+        now = [d for d in staged_days(folder) if d <= snapshot_day]
         missed = sorted(set(now) - set(covered[goal.name]))
         if not missed:
             continue
