@@ -7,6 +7,8 @@ import tracemalloc
 
 from test_sandbox_exports import files_of, read_lines
 
+from pipeline.sandbox import track
+from pipeline.sandbox.calls import Call
 from pipeline.sandbox.demo import ALL_USERS_SEGMENT, LOYAL_USERS_SEGMENT
 from pipeline.sandbox.generated import DemoBase
 from pipeline.sandbox.seed import apply_seed
@@ -70,3 +72,35 @@ def test_changed_and_created_users_show_in_later_exports(sandbox) -> None:
     loyal = exported[LOYAL_USERS_SEGMENT]
     assert "demo-000007" in loyal and "demo-000008" not in loyal and "brand-new" in loyal
     assert set(loyal) == {k for k, u in everyone.items() if u["custom_attributes"].get("points", 0) >= 500}
+
+
+def _track(sb: Sandbox, objects: list[dict]) -> None:
+    for start in range(0, len(objects), 75):
+        assert track.handle(sb, Call("/users/track", {"attributes": objects[start : start + 75]})).status == 201
+
+
+def test_a_push_to_demo_users_settles_into_small_patches_and_reads_back_as_pushed(tmp_path) -> None:
+    sb = Sandbox(str(tmp_path), [])
+    apply_seed(sb, {"demo_users": 3_000})
+    pushed = [{"external_id": f"demo-{i:06d}", "points": 5_000 + i, "tier": None} for i in range(1, 2_001)]
+    tracemalloc.start()
+    try:
+        _track(sb, pushed)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1_500_000  # 2,000 users stored whole held ~6 MB; settled, under 750 bytes each
+    _track(sb, [{"external_id": "demo-000003", "points": True}, {"external_id": "demo-000004", "first_name": "Ada"}])
+    _track(sb, [{"external_id": "demo-000005", "colour": "teal"}])  # a settled user taken and changed again
+
+    users = {u.external_id: u for u in sb.users}
+    assert len(users) == 3_000
+    assert users["demo-000001"].custom["points"] == 5_001 and "tier" not in users["demo-000001"].custom
+    assert users["demo-000003"].custom["points"] is True  # not the base's int type back
+    assert users["demo-000004"].standard["first_name"] == "Ada" and users["demo-000004"].custom["points"] == 5_004
+    assert users["demo-000005"].custom["colour"] == "teal" and users["demo-000005"].custom["points"] == 5_005
+    assert users["demo-002001"].custom["points"] == DemoBase(3_000).build(2_001).custom["points"]  # never pushed
+    found = sb.users.get_email(users["demo-000002"].standard["email"])
+    assert found is not None and found.custom["points"] == 5_002 and found.updated > 0
+    ordered = sorted(users.values(), key=lambda u: u.updated)
+    assert [u.external_id for u in ordered[-3:]] == ["demo-000003", "demo-000004", "demo-000005"]

@@ -65,6 +65,7 @@ def handle(sb: Sandbox, call: Call) -> Answer:
                 points[array] += cost
                 outcomes.append({"input_array": array, "index": index, **result, "data_points": cost})
         call.outcome = {"objects": outcomes, "nested_updates_dropped": drop_nested}
+        sb.users.settle()
         if not any(processed.values()):
             return error(400, rules.FATAL_NOTHING_VALID, errors=errors)
         call.data_points = sb.charge(call.path, points)

@@ -6,9 +6,10 @@ reset sandbox fed the same requests builds the same profiles.
 
 from __future__ import annotations
 
+import pickle
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -109,6 +110,20 @@ def _summaries(items: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+_SETTLED_FIELDS = tuple(f for f in fields(User) if f.name not in ("custom", "updated"))
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equal and of the same types all the way down (Python holds `True == 1` and `1 == 1.0`)."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        return left.keys() == right.keys() and all(_same(v, right[k]) for k, v in left.items())
+    if isinstance(left, list):
+        return len(left) == len(right) and all(_same(a, b) for a, b in zip(left, right, strict=True))
+    return bool(left == right)
+
+
 class Base(Protocol):
     """Users generated on read (`generated.DemoBase`): numbered 1..count, found by identifier."""
 
@@ -146,6 +161,10 @@ class UserStore:
     (`_taken`), since the caller may change it, and from then on the stored copy is the user.
     Iteration walks the base in index order (stored copies in place of taken users), then the
     other stored users, without storing anything.
+
+    `settle` folds a stored copy that differs from its base user only in custom attributes back
+    into a patch of those attributes (a few hundred bytes, against ~3 KB for the whole user), so
+    a push to millions of demo users leaves the sandbox small enough for a 10M-user day.
     """
 
     def __init__(self, seed: int) -> None:
@@ -155,6 +174,8 @@ class UserStore:
         self.by_braze = BrazeIndex(self)
         self.base: Base | None = None
         self._taken: dict[int, str] = {}  # base index -> braze_id of its stored copy
+        self._patches: dict[int, bytes] = {}  # base index -> pickled (custom set, custom removed, updated)
+        self._unsettled: set[int] = set()  # base indexes taken since the last `settle`
         self._external: dict[str, str] = {}
         self._alias: dict[tuple[str, str], str] = {}
         self._email: dict[str, set[str]] = {}
@@ -180,7 +201,58 @@ class UserStore:
         """Base user `index`: its stored copy if it has one, else built (and not stored)."""
         assert self.base is not None
         bid = self._taken.get(index)
-        return self._users[bid] if bid is not None else self.base.build(index)
+        return self._users[bid] if bid is not None else self._built(index)
+
+    def _built(self, index: int) -> User:
+        """Base user `index` as built, with its settled patch applied."""
+        assert self.base is not None
+        user = self.base.build(index)
+        patch = self._patches.get(index)
+        if patch is not None:
+            changed, removed, user.updated = pickle.loads(patch)
+            for name in removed:
+                user.custom.pop(name, None)
+            user.custom.update(changed)
+        return user
+
+    def settle(self) -> None:
+        """Fold users taken since the last call back into patches where only custom attributes differ.
+
+        A user that changed anything else (an identifier, a standard field, an event) stays stored
+        whole. Values are compared with their types, so `True` never settles as the base's `1`."""
+        for index in self._unsettled:
+            bid = self._taken.get(index)
+            user = self._users.get(bid) if bid is not None else None
+            if user is None or self.base is None:
+                continue
+            base = self.base.build(index)
+            if not all(_same(getattr(user, f.name), getattr(base, f.name)) for f in _SETTLED_FIELDS):
+                continue
+            changed = {k: v for k, v in user.custom.items() if k not in base.custom or not _same(v, base.custom[k])}
+            removed = tuple(k for k in base.custom if k not in user.custom)
+            self._patches[index] = pickle.dumps((changed, removed, user.updated), protocol=pickle.HIGHEST_PROTOCOL)
+            del self._taken[index]
+            self._forget(user)
+        self._unsettled.clear()
+
+    def _forget(self, user: User) -> None:
+        """Drop a stored user and its index entries (its base user answers for it again)."""
+        del self._users[user.braze_id]
+        if user.external_id is not None and self._external.get(user.external_id) == user.braze_id:
+            del self._external[user.external_id]
+        for label, name in user.aliases.items():
+            if self._alias.get((label, name)) == user.braze_id:
+                del self._alias[(label, name)]
+        for kind, index in (("email", self._email), ("phone", self._phone)):
+            value = user.standard.get(kind)
+            if value is None:
+                continue
+            key = value.lower() if kind == "email" else value
+            holders = index.get(key)
+            if holders is not None:
+                holders.discard(user.braze_id)
+                if not holders:
+                    del index[key]
 
     def set_base(self, base: Base) -> None:
         self.base = base
@@ -195,9 +267,11 @@ class UserStore:
             return None
         if index in self._taken:
             return None  # the stored copy answers for itself through the indexes
-        user = self.base.build(index)
+        user = self._built(index)
+        self._patches.pop(index, None)
         self._users[user.braze_id] = user
         self._taken[index] = user.braze_id
+        self._unsettled.add(index)
         if user.external_id is not None:
             self._external[user.external_id] = user.braze_id
         for label, name in user.aliases.items():
