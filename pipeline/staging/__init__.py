@@ -49,6 +49,7 @@ from pipeline.staging.stage import (
     publish_parquet,
     row_hash_scheme,
     stage_export,
+    staged_export,
     write_staged,
 )
 
@@ -59,5 +60,6 @@ __all__ = [
     "publish_parquet",
     "row_hash_scheme",
     "stage_export",
+    "staged_export",
     "write_staged",
 ]
