@@ -36,7 +36,7 @@ from pipeline.staging.parse import FILE, LINE, RAW_LIMIT, Document, Quarantined,
 from pipeline.staging.types import JsonText, Target, conform_frame, json_text
 from pipeline.storage import ObjectStore
 
-BUCKET_ROWS = 200_000  # users finished (sorted, hashed, written) at once
+BUCKET_ROWS = 100_000  # users finished (sorted, hashed, written) at once
 GROUP_ROWS = 100_000  # rows of pieces conformed at once
 SPILL = "uncompressed"  # Arrow IPC: any type (a struct without fields too); lz4 cost 0.6 CPU-s per 100k users
 MISFIT_SCHEMA = {FILE: pl.UInt32, LINE: pl.UInt32, sc.KEY: pl.String, "field": pl.String, "reason": pl.String,
