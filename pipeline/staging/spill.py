@@ -97,14 +97,18 @@ def spill_documents(
 
     docs, spilled, key_of = [], [], {}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for position, items in enumerate(pool.map(one, range(len(keys)))):
-            for doc, pieces in items:
-                for piece in pieces:
-                    piece.file = len(docs)
-                spilled += pieces
-                key_of[doc.source] = keys[position]
-                docs.append(doc)
-            done(position + 1)
+        try:
+            for position, items in enumerate(pool.map(one, range(len(keys)))):
+                for doc, pieces in items:
+                    for piece in pieces:
+                        piece.file = len(docs)
+                    spilled += pieces
+                    key_of[doc.source] = keys[position]
+                    docs.append(doc)
+                done(position + 1)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # a failed file fails the day: parse no more of it
+            raise
     return docs, spilled, key_of
 
 
