@@ -70,12 +70,12 @@ def _staged(store_root: Path, day: str) -> str:
 
 
 def _stage(root: Path, store_root: Path, folder: str) -> int:
-    from pipeline.staging import stage_export, write_staged
+    from pipeline.staging import staged_export, write_staged
     from pipeline.storage.local import LocalStore
 
     source = LocalStore(root)
-    result = stage_export(source, [f"{folder}/{p.name}" for p in _files(root, folder)])
-    counts = write_staged(LocalStore(store_root), CONNECTION, GOAL, DAYS[folder], result)
+    with staged_export(source, [f"{folder}/{p.name}" for p in _files(root, folder)]) as result:  # as the step does
+        counts = write_staged(LocalStore(store_root), CONNECTION, GOAL, DAYS[folder], result)
     return int(counts["rows"])  # type: ignore[call-overload]
 
 

@@ -35,7 +35,7 @@ def _peak_mib() -> float:
 def run_step(root: Path, step: str, folder: str) -> dict[str, object]:
     """One step, in this process; returns its measurements."""
     from pipeline.delta import compute_changes
-    from pipeline.staging import stage_export, write_staged
+    from pipeline.staging import staged_export, write_staged
     from pipeline.storage import open_store
 
     store = open_store(str(root))
@@ -43,8 +43,8 @@ def run_step(root: Path, step: str, folder: str) -> dict[str, object]:
     started = time.perf_counter()
     if step == "stage":
         keys = [info.key for info in store.list(f"{folder}/")]
-        result = stage_export(store, keys)
-        counts = write_staged(store, CONNECTION, GOAL, day, result)
+        with staged_export(store, keys) as result:  # bounded memory, as the step does
+            counts = write_staged(store, CONNECTION, GOAL, day, result)
         rows = int(counts["rows"])  # type: ignore[call-overload]
         detail = {k: counts[k] for k in ("rows", "quarantined", "files", "columns", "bytes")}
     else:

@@ -45,7 +45,7 @@ from pipeline.profiles import (
     write_snapshot,
 )
 from pipeline.profiles.fields import ACTIVE, CHANGE, identifier_values, inactive_columns
-from pipeline.staging import json_text_columns, stage_export, write_staged
+from pipeline.staging import json_text_columns, staged_export, write_staged
 from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import scan_parquet
 
@@ -217,14 +217,16 @@ def run_staging(
         )
     fields, _custom = export_fields(goal)
     keys = [f["key"] for f in manifest["files"]]
-    result = stage_export(exports, keys, fields, progress=progress, label=f"{qualified(connection, goal)} staging")
-    counts = write_staged(store, connection.name, goal.name, day, result)
-    # The same identifier expressions the profiles step matches on, so the check sees what it will.
-    values = identifier_values(goal_rules(connection, goal), result.users.schema)
-    anonymous = result.users.filter(pl.all_horizontal(expr.is_null() for _kind, expr in values))
-    counts["users_without_identifier"] = anonymous.height
-    counts["anonymous_examples"] = anonymous["braze_id"].head(5).to_list()
-    counts["preview"] = result.users.head(5)
+    label = f"{qualified(connection, goal)} staging"
+    with staged_export(exports, keys, fields, progress=progress, label=label) as result:  # bounded memory
+        counts = write_staged(store, connection.name, goal.name, day, result)
+        users = result.users.lazy()
+        # The same identifier expressions the profiles step matches on, so the check sees what it will.
+        values = identifier_values(goal_rules(connection, goal), users.collect_schema())
+        anonymous = users.filter(pl.all_horizontal(expr.is_null() for _kind, expr in values))
+        counts["users_without_identifier"] = anonymous.select(pl.len()).collect().item()
+        counts["anonymous_examples"] = anonymous.select("braze_id").head(5).collect().to_series().to_list()
+        counts["preview"] = users.head(5).collect()
     return counts
 
 

@@ -40,6 +40,10 @@ value is quarantined (its field null in the staged row) when it is a standard fi
 type, not of the column's majority type, or a number that is not finite (NaN, ±Infinity, beyond
 ±1.8e308). Invariant: `lines_read == rows + quarantined lines` (entries without `field`), with
 blank lines counted apart in `blank_lines`.
+
+Memory does not grow with the day beyond its id column (`pipeline.staging.spill`): parsed pieces
+are spilled to a local temp folder, removed when staging ends or fails, and the staged table is
+finished in buckets of braze_ids; the step publishes from those parts (`staged_export`).
 """
 
 from pipeline.staging.parse import Quarantined
@@ -49,6 +53,7 @@ from pipeline.staging.stage import (
     publish_parquet,
     row_hash_scheme,
     stage_export,
+    staged_export,
     write_staged,
 )
 
@@ -59,5 +64,6 @@ __all__ = [
     "publish_parquet",
     "row_hash_scheme",
     "stage_export",
+    "staged_export",
     "write_staged",
 ]
