@@ -12,7 +12,7 @@ from assets.import_goal import import_goal_assets
 from assets.interactions import interactions_asset, interactions_key
 from assets.profiles import profiles_asset, profiles_key
 from assets.resources import connection_resources, s3_resource
-from assets.schedules import connection_job, connection_schedule
+from assets.schedules import connection_job, connection_schedule, shard_job
 from assets.sensors import connection_sensors
 from pipeline.exports.steps import uses_interactions
 from pipeline.mapping import Connection
@@ -28,6 +28,9 @@ def store_groups(connections: list[Connection]) -> list[list[Connection]]:
         if len(starts) > 1:
             names = ", ".join(f"{c.name} ({c.start_date})" for c in members)
             raise ValueError(f"connections sharing a store must share start_date: {names}; align them")
+        if len({c.storage.shards for c in members}) > 1:
+            names = ", ".join(f"{c.name} ({c.storage.shards})" for c in members)
+            raise ValueError(f"connections sharing a store must share storage.shards: {names}; align them")
     return list(groups.values())
 
 
@@ -43,7 +46,10 @@ def group_assets(members: list[Connection]) -> list[dg.AssetsDefinition]:
         assets.append(interactions_asset(members))
         interactions = interactions_key(members)
     assets += [
-        asset for c in members for goal in c.exports for asset in export_goal_assets(c, goal, profiles, interactions)
+        asset
+        for c in members
+        for goal in c.exports
+        for asset in export_goal_assets(c, goal, profiles, interactions, members)
     ]
     return assets
 
@@ -59,9 +65,16 @@ def shared_keys(members: list[Connection]) -> list[dg.AssetKey]:
 def build_definitions(connections: list[Connection]) -> dg.Definitions:
     assets, jobs, schedules, sensors = [], [], [], []
     for members in store_groups(connections):
-        assets += group_assets(members)
+        built = group_assets(members)
+        assets += built
+        # in a sharded store, one day-partitioned job imports; runs per (day, shard) do the rest
+        sharded = [a.key for a in built if isinstance(a.partitions_def, dg.MultiPartitionsDefinition)]
         for connection in members:
-            job = connection_job(connection, shared_keys(members))
+            if sharded:
+                jobs.append(shard_job(connection, sharded))
+                job = connection_job(connection, [], exclude=sharded)
+            else:
+                job = connection_job(connection, shared_keys(members))
             jobs.append(job)
             schedules.append(connection_schedule(connection, job))
             sensors += connection_sensors(connection, job)
