@@ -44,7 +44,8 @@ def shard_job(connection: Connection, keys: list[dg.AssetKey]) -> "UnresolvedAss
         f"{connection.name}_shards",
         selection=dg.AssetSelection.assets(*keys),
         description=f"Profiles and exports of {connection.name}, per day and shard",
-        tags={"profilesync/connection": connection.name},
+        # the store's tag: shard runs queue behind the import and each other (one writer per store)
+        tags={"profilesync/connection": connection.name, STORE_TAG: store_value(connection)},
     )
 
 

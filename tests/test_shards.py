@@ -125,6 +125,9 @@ def test_two_shards_give_the_profiles_and_pushes_of_one(users: SandboxHandle, tm
                 + [{"external_id": "new", "email": "new@example.com", "custom_attributes": {"points": 500}}]
             )  # fmt: skip
         for connection in (one, two):
+            if connection is two:  # the very export the 1-shard store staged: the same Braze data, one export less
+                manifest = layout.export_manifest("acme", "members", day)
+                open_store(two.storage.root).write_bytes(manifest, open_store(one.storage.root).read_bytes(manifest))
             start = users.admin.last_seq()
             materialize(connection, instances[connection.storage.shards], day)
             key = lambda o: (o["external_id"], sorted(o))  # noqa: E731
@@ -156,7 +159,9 @@ def test_two_shards_give_the_profiles_and_pushes_of_one(users: SandboxHandle, tm
     keys = {info.key for info in open_store(two.storage.root).list("")}
     assert not any(k.startswith(layout.PROFILES_FOLDER) for k in keys), "a sharded store writes no top-level profiles"
     assert any(k.startswith(layout.shard_folder(1, 2) + "connections/acme/vip_to_braze/braze_push/") for k in keys)
-    assert build_definitions([two]).get_job_def("acme_shards") is not None
+    definitions = build_definitions([two])  # the import job is per day, the shard job per (day, shard)
+    assert isinstance(definitions.resolve_job_def("acme_sync").partitions_def, dg.DailyPartitionsDefinition)
+    assert isinstance(definitions.resolve_job_def("acme_shards").partitions_def, dg.MultiPartitionsDefinition)
 
 
 SHARDED = """\
