@@ -36,17 +36,17 @@ def day_and_shard(context: dg.AssetExecutionContext) -> tuple[str, int | None]:
     return key, None
 
 
-def previous_day_mapping(shards: int) -> dg.PartitionMapping:
-    """Each day on the day before; with shards, each shard's day on the same shard's day before."""
+def previous_day_mapping(shards: int, every_shard: bool = False) -> dg.PartitionMapping:
+    """Each day on the day before; with shards, each shard's day on the same shard's day before,
+    or (`every_shard`) on every shard's day before: a shard's profiles read every shard's
+    identifiers of the day before, so no shard can start a day another has not finished."""
     day_before = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
     if shards == 1:
         return day_before
-    return dg.MultiPartitionMapping(
-        {
-            DAY: dg.DimensionPartitionMapping(DAY, day_before),
-            SHARD: dg.DimensionPartitionMapping(SHARD, dg.IdentityPartitionMapping()),
-        }
-    )
+    mappings = {DAY: dg.DimensionPartitionMapping(DAY, day_before)}
+    if not every_shard:  # a dimension left out of a MultiPartitionMapping maps to all of its partitions
+        mappings[SHARD] = dg.DimensionPartitionMapping(SHARD, dg.IdentityPartitionMapping())
+    return dg.MultiPartitionMapping(mappings)
 
 
 def from_day(shards: int) -> dg.PartitionMapping | None:

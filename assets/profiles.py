@@ -55,7 +55,7 @@ def profiles_asset(connections: list[Connection]) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         deps=[
-            dg.AssetDep(key, partition_mapping=previous_day_mapping(shards)),
+            dg.AssetDep(key, partition_mapping=previous_day_mapping(shards, every_shard=True)),
             *(dg.AssetDep(goal_key(c, g, "user_changes"), partition_mapping=from_day(shards)) for c, g in goals),
         ],
         partitions_def=profile_side(owner.start_date.isoformat(), shards),
