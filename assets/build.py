@@ -13,7 +13,7 @@ from assets.interactions import interactions_asset, interactions_key
 from assets.profiles import profiles_asset, profiles_key
 from assets.resources import connection_resources, s3_resource
 from assets.schedules import connection_job, connection_schedule, shard_job
-from assets.sensors import connection_sensors
+from assets.sensors import connection_sensors, shard_launcher
 from pipeline.exports.steps import uses_interactions
 from pipeline.mapping import Connection
 
@@ -71,8 +71,10 @@ def build_definitions(connections: list[Connection]) -> dg.Definitions:
         sharded = [a.key for a in built if isinstance(a.partitions_def, dg.MultiPartitionsDefinition)]
         for connection in members:
             if sharded:
-                jobs.append(shard_job(connection, sharded))
+                shards = shard_job(connection, sharded)
+                jobs.append(shards)
                 job = connection_job(connection, [], exclude=sharded)
+                sensors.append(shard_launcher(connection, job, shards))
             else:
                 job = connection_job(connection, shared_keys(members))
             jobs.append(job)

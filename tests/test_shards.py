@@ -18,9 +18,9 @@ from conftest import SandboxHandle, make_bucket
 from import_harness import FAST_WAIT
 from polars.testing import assert_frame_equal
 from test_export_assets import tracked
+from test_store_keys import PUSH_RUN
 
-from assets.build import build_definitions, group_assets
-from assets.resources import connection_resources
+from assets.build import build_definitions
 from pipeline import layout
 from pipeline.mapping import Connection, load_connection_file
 from pipeline.profiles import Snapshot, read_snapshot
@@ -70,21 +70,29 @@ def make_connection(sandbox: SandboxHandle, folder: Path, shards: int) -> Connec
     return load_connection_file(path)
 
 
+def succeeded(result: dg.ExecuteInProcessResult) -> dg.ExecuteInProcessResult:
+    assert result.success, [e.message for e in result.all_events if e.is_step_failure]
+    return result
+
+
 def materialize(connection: Connection, instance: dg.DagsterInstance, day: str) -> None:
-    """The day as the scheduler runs it: one run, or the import run and then one run per shard."""
-    assets = group_assets([connection])
-    resources = connection_resources(connection)
-    sharded = [a.key for a in assets if isinstance(a.partitions_def, dg.MultiPartitionsDefinition)]
-    runs = [([a.key for a in assets if a.key not in sharded], day)]
-    runs += [(sharded, dg.MultiPartitionKey({"day": day, "shard": str(k)})) for k in range(connection.storage.shards)]
-    for selection, key in runs:
-        if not selection:
-            continue
-        result = dg.materialize(
-            assets, selection=selection, partition_key=key, instance=instance, resources=resources, raise_on_error=False
-        )
-        failures = [e.message for e in result.all_events if e.is_step_failure]
-        assert result.success, failures
+    """The day as the daemon runs it: the connection's job; in a sharded store, that job imports and
+    its sensor requests one run of the shard job per (day, shard), which run here in turn."""
+    defs = build_definitions([connection])
+    imported = succeeded(defs.resolve_job_def("acme_sync").execute_in_process(partition_key=day, instance=instance))
+    if connection.storage.shards == 1:
+        return
+    context = dg.build_run_status_sensor_context(
+        sensor_name="acme_shards_after_import",
+        dagster_instance=instance,
+        dagster_run=imported.dagster_run,
+        dagster_event=imported.get_run_success_event(),
+    )
+    requests = defs.resolve_sensor_def("acme_shards_after_import")(context)
+    assert [r.partition_key for r in requests] == [f"{day}|{k}" for k in range(connection.storage.shards)]
+    shard_job = defs.resolve_job_def("acme_shards")
+    for request in requests:
+        succeeded(shard_job.execute_in_process(partition_key=request.partition_key, instance=instance))
 
 
 def shard_snapshots(connection: Connection, day: str) -> list[Snapshot]:
@@ -156,9 +164,16 @@ def test_two_shards_give_the_profiles_and_pushes_of_one(users: SandboxHandle, tm
     assert across.height > 0, "no merge crossed shards: the test would not exercise them"
     new = whole.identifiers.filter(pl.col("value") == "new")
     assert new.height == 1  # a profile created on day 2, in one shard only
-    keys = {info.key for info in open_store(two.storage.root).list("")}
-    assert not any(k.startswith(layout.PROFILES_FOLDER) for k in keys), "a sharded store writes no top-level profiles"
-    assert any(k.startswith(layout.shard_folder(1, 2) + "connections/acme/vip_to_braze/braze_push/") for k in keys)
+    # the same keys: the import goal's at the top, every other one once per shard under its folder
+    ones = {PUSH_RUN.sub("<run>", info.key) for info in open_store(one.storage.root).list("")}
+    twos = {PUSH_RUN.sub("<run>", info.key) for info in open_store(two.storage.root).list("")}
+    shared = layout.goal_folder("acme", "members")
+    assert {k for k in twos if not k.startswith(layout.SHARDS_FOLDER)} == {k for k in ones if k.startswith(shared)}
+    for k in range(2):
+        folder = layout.shard_folder(k, 2)
+        assert {key.removeprefix(folder) for key in twos if key.startswith(folder)} == {
+            key for key in ones if not key.startswith(shared)
+        }
     definitions = build_definitions([two])  # the import job is per day, the shard job per (day, shard)
     assert isinstance(definitions.resolve_job_def("acme_sync").partitions_def, dg.DailyPartitionsDefinition)
     assert isinstance(definitions.resolve_job_def("acme_shards").partitions_def, dg.MultiPartitionsDefinition)
