@@ -16,6 +16,7 @@ from assets.schedules import connection_job, connection_schedule, shard_job
 from assets.sensors import connection_sensors, shard_launcher
 from pipeline.exports.steps import uses_interactions
 from pipeline.mapping import Connection
+from pipeline.mapping.shard_rules import echo_overlaps
 
 
 def store_groups(connections: list[Connection]) -> list[list[Connection]]:
@@ -31,6 +32,13 @@ def store_groups(connections: list[Connection]) -> list[list[Connection]]:
         if len({c.storage.shards for c in members}) > 1:
             names = ", ".join(f"{c.name} ({c.storage.shards})" for c in members)
             raise ValueError(f"connections sharing a store must share storage.shards: {names}; align them")
+        overlaps = [(c, g, what) for c in members if c.storage.shards > 1 for g, what in echo_overlaps(c, members)]
+        if overlaps:
+            c, goal, what = overlaps[0]
+            raise ValueError(
+                f"a sharded store cannot tell echoes apart: import goal {c.name}/{goal} reads what an export goal "
+                f"of the store writes ({what}); set storage.shards: 1 or stop importing it"
+            )
     return list(groups.values())
 
 

@@ -20,12 +20,12 @@ from polars.testing import assert_frame_equal
 from test_export_assets import tracked
 from test_store_keys import PUSH_RUN
 
-from assets.build import build_definitions
+from assets.build import build_definitions, store_groups
 from pipeline import layout
 from pipeline.mapping import Connection, load_connection_file
 from pipeline.profiles import Snapshot, read_snapshot
-from pipeline.shards import shard_of, shard_view
-from pipeline.storage import open_store
+from pipeline.shards import ShardView, shard_of, shard_view
+from pipeline.storage import StorageError, open_store
 
 DAY1, DAY2 = "2026-11-01", "2026-11-02"
 PAIRS = 8  # day 2 merges each pair's second user into the first's profile
@@ -237,3 +237,38 @@ def test_a_sharded_store_is_validated_and_refused_by_the_verbs_that_cannot_shard
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and "cannot handle a sharded store yet" in lines[0], (args, result.output)
         assert "storage.shards: 2" in lines[0] and "shop_shards" in lines[0], lines[0]
+
+
+def test_the_shard_of_a_profile_id_is_pinned_and_a_shard_sees_the_import_folders_at_the_top(tmp_path: Path) -> None:
+    ids = pl.Series(["00000000aa", "00000001bb", "ffffffff00", "7fffffff11"])
+    # the first 32 bits modulo N: changing this would move every stored profile to another shard
+    assert pl.select(shard_of(pl.lit(ids), 2)).to_series().to_list() == [0, 1, 1, 1]
+    assert pl.select(shard_of(pl.lit(ids), 3)).to_series().to_list() == [0, 1, 0, 1]
+
+    store = open_store(str(tmp_path))
+    view = ShardView(store, layout.shard_folder(1, 2), [layout.goal_folder("acme", "members")])
+    view.write_bytes("connections/acme/members/user_changes/d/changes.parquet", b"shared")
+    view.write_bytes("profiles/d/manifest.json", b"mine")
+    assert store.read_bytes("connections/acme/members/user_changes/d/changes.parquet") == b"shared"
+    assert store.read_bytes("shards/1-of-2/profiles/d/manifest.json") == b"mine"
+    assert [i.key for i in view.list("profiles/")] == ["profiles/d/manifest.json"]
+    with pytest.raises(StorageError, match="holds shared and per-shard objects"):
+        list(view.list("connections/"))
+
+
+def test_connections_sharing_a_sharded_store_agree_and_do_not_import_each_others_pushes(
+    sandbox: SandboxHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BRAZE_API_KEY", sandbox.api_key)
+    text = connection_text(sandbox, f"s3://{make_bucket()}/profiles", 2)
+    acme, shop = tmp_path / "acme.yaml", tmp_path / "shop.yaml"
+    acme.write_text(text)
+    shop_text = text.replace("connection: acme", "connection: shop").split("export:")[0]
+    shop.write_text(shop_text.replace("shards: 2", "shards: 1"))
+    with pytest.raises(ValueError, match=r"must share storage.shards: acme \(2\), shop \(1\)"):
+        store_groups([load_connection_file(acme), load_connection_file(shop)])
+    # shop reads, with set, the attribute acme's export goal writes: each file alone is fine
+    shop.write_text(shop_text.replace("custom_attributes.points, profile: points, strategy: sum",
+                                      "custom_attributes.loyalty_points, profile: points, strategy: set"))  # fmt: skip
+    with pytest.raises(ValueError, match="import goal shop/members reads what an export goal of the store writes"):
+        store_groups([load_connection_file(acme), load_connection_file(shop)])

@@ -8,6 +8,8 @@ shards' push baselines). A sharded store refuses both rather than getting them w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pipeline.mapping.braze_fields import import_column
 from pipeline.mapping.model import Connection
 from pipeline.mapping.yaml_positions import Document
@@ -35,17 +37,26 @@ def check_shards(doc: Document, connection: Connection) -> None:
                 f"{goal.on_leave}): a profile a merge moves to another shard would look like a leaver in its old one",
                 fix="set storage.shards: 1, or on_leave: ignore",
             )
-    if not connection.exports:
-        return
-    written = {import_column(f.braze) for goal in connection.exports for f in goal.fields}
-    for goal in connection.imports:
+    for goal, what in echo_overlaps(connection, [connection]):
+        doc.error(
+            SETTING,
+            f"storage.shards: {shards} cannot tell echoes of its pushes apart, and import goal {goal!r} "
+            f"reads what export goals write ({what})",
+            fix="set storage.shards: 1, or import only attributes no export goal of the connection writes",
+        )
+
+
+def echo_overlaps(importer: Connection, exporters: Sequence[Connection]) -> list[tuple[str, str]]:
+    """(import goal, what it reads) of `importer` that export goals of `exporters` on the same
+    Braze endpoint write: where a sharded store would import its own pushes back as changes."""
+    same = [c for c in exporters if c.braze.rest_endpoint == importer.braze.rest_endpoint]
+    written = {import_column(f.braze) for c in same for goal in c.exports for f in goal.fields}
+    if not written:
+        return []
+    found = []
+    for goal in importer.imports:
         read = {i.braze for i in goal.identifiers} | {f.braze for f in goal.fields}
         echoed = sorted(c for c in read if any(c == w or c.startswith(w + ".") for w in written))
         if goal.remaining_fields is not None or echoed:
-            what = ", ".join(echoed) if echoed else "remaining_fields"
-            doc.error(
-                SETTING,
-                f"storage.shards: {shards} cannot tell echoes of its pushes apart, and import goal {goal.name!r} "
-                f"reads what export goals write ({what})",
-                fix="set storage.shards: 1, or import only attributes no export goal of the connection writes",
-            )
+            found.append((goal.name, ", ".join(echoed) if echoed else "remaining_fields"))
+    return found
