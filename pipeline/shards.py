@@ -155,12 +155,11 @@ def combined_previous(
         return pl.concat([scan_parquet(v, f[name]) for v, f in pairs]).collect().sort(order)
 
     identifiers, basis = every("identifiers", IDENTIFIER_ORDER), every("sum_basis", SUM_BASIS_ORDER)
-    wanted = touched_profiles(identifiers, inputs).implode()
-    own = pl.col(PROFILE_ID).is_in(wanted)
+    touched = pl.col(PROFILE_ID).is_in(touched_profiles(identifiers, inputs).implode())
 
     def rows(name: str) -> pl.DataFrame:
         parts = [
-            scan_parquet(v, f[name]) if k == shard else scan_parquet(v, f[name]).filter(own)
+            scan_parquet(v, f[name]) if k == shard else scan_parquet(v, f[name]).filter(touched)
             for k, (v, f) in enumerate(pairs)
             if name in f
         ]
