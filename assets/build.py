@@ -12,10 +12,11 @@ from assets.import_goal import import_goal_assets
 from assets.interactions import interactions_asset, interactions_key
 from assets.profiles import profiles_asset, profiles_key
 from assets.resources import connection_resources, s3_resource
-from assets.schedules import connection_job, connection_schedule
-from assets.sensors import connection_sensors
+from assets.schedules import connection_job, connection_schedule, shard_job
+from assets.sensors import connection_sensors, shard_launcher
 from pipeline.exports.steps import uses_interactions
 from pipeline.mapping import Connection
+from pipeline.mapping.shard_rules import echo_overlaps
 
 
 def store_groups(connections: list[Connection]) -> list[list[Connection]]:
@@ -28,6 +29,16 @@ def store_groups(connections: list[Connection]) -> list[list[Connection]]:
         if len(starts) > 1:
             names = ", ".join(f"{c.name} ({c.start_date})" for c in members)
             raise ValueError(f"connections sharing a store must share start_date: {names}; align them")
+        if len({c.storage.shards for c in members}) > 1:
+            names = ", ".join(f"{c.name} ({c.storage.shards})" for c in members)
+            raise ValueError(f"connections sharing a store must share storage.shards: {names}; align them")
+        overlaps = [(c, g, what) for c in members if c.storage.shards > 1 for g, what in echo_overlaps(c, members)]
+        if overlaps:
+            c, goal, what = overlaps[0]
+            raise ValueError(
+                f"a sharded store cannot tell echoes apart: import goal {c.name}/{goal} reads what an export goal "
+                f"of the store writes ({what}); set storage.shards: 1 or stop importing it"
+            )
     return list(groups.values())
 
 
@@ -43,7 +54,10 @@ def group_assets(members: list[Connection]) -> list[dg.AssetsDefinition]:
         assets.append(interactions_asset(members))
         interactions = interactions_key(members)
     assets += [
-        asset for c in members for goal in c.exports for asset in export_goal_assets(c, goal, profiles, interactions)
+        asset
+        for c in members
+        for goal in c.exports
+        for asset in export_goal_assets(c, goal, profiles, interactions, members)
     ]
     return assets
 
@@ -59,9 +73,18 @@ def shared_keys(members: list[Connection]) -> list[dg.AssetKey]:
 def build_definitions(connections: list[Connection]) -> dg.Definitions:
     assets, jobs, schedules, sensors = [], [], [], []
     for members in store_groups(connections):
-        assets += group_assets(members)
+        built = group_assets(members)
+        assets += built
+        # in a sharded store, one day-partitioned job imports; runs per (day, shard) do the rest
+        sharded = [a.key for a in built if isinstance(a.partitions_def, dg.MultiPartitionsDefinition)]
         for connection in members:
-            job = connection_job(connection, shared_keys(members))
+            if sharded:
+                shards = shard_job(connection, sharded)
+                jobs.append(shards)
+                job = connection_job(connection, [], exclude=sharded)
+                sensors.append(shard_launcher(connection, job, shards))
+            else:
+                job = connection_job(connection, shared_keys(members))
             jobs.append(job)
             schedules.append(connection_schedule(connection, job))
             sensors += connection_sensors(connection, job)

@@ -7,14 +7,15 @@ import polars as pl
 
 from assets.lineage import payload_metadata
 from assets.metadata import counts, preview
-from assets.partitions import daily
+from assets.partitions import day_and_shard, previous_day_mapping, profile_side
 from assets.progress import step_progress
 from assets.resources import braze_key, store_key
 from pipeline.exports.steps import run_export_changes, run_payload, run_push, run_segment_members, uses_interactions
 from pipeline.exports.values import InvalidValue, check
 from pipeline.mapping import Connection, ExportGoal
+from pipeline.shards import other_shards, side_store
+from pipeline.storage import ObjectStore
 
-previous_day = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 PLAN_PREVIEW_ROWS = 20
 
 
@@ -41,9 +42,28 @@ def _invalid_values(changes: pl.DataFrame) -> list[str]:
 
 
 def export_goal_assets(
-    connection: Connection, goal: ExportGoal, profiles: dg.AssetKey | None, interactions: dg.AssetKey | None
+    connection: Connection,
+    goal: ExportGoal,
+    profiles: dg.AssetKey | None,
+    interactions: dg.AssetKey | None,
+    members: list[Connection] | None = None,
 ) -> list[dg.AssetsDefinition]:
-    partitions = daily(connection.start_date.isoformat())
+    """`members`: the connections on the store's root (default: this one alone), whose import
+    folders a shard shares."""
+    shards = connection.storage.shards
+    partitions = profile_side(connection.start_date.isoformat(), shards)
+    previous_day = previous_day_mapping(shards)
+    members = members or [connection]
+
+    def day_store(context: dg.AssetExecutionContext) -> tuple[str, ObjectStore]:
+        """The run's day, and the store (or, in a sharded store, the shard) its steps use."""
+        day, shard = day_and_shard(context)
+        return day, side_store(getattr(context.resources, store).store(), members, shard)
+
+    def others(context: dg.AssetExecutionContext) -> list[ObjectStore]:
+        """The other shards of a sharded store, whose baselines the diff reads too."""
+        return other_shards(getattr(context.resources, store).store(), members, day_and_shard(context)[1])
+
     braze, store = braze_key(connection), store_key(connection)
     members_key, payload_key, changes_key, push_key = (
         export_key(connection, goal, s) for s in ("segment_members", "export_payload", "export_changes", "braze_push")
@@ -63,7 +83,8 @@ it is in (for the `segments` value source).""",
         **common,
     )
     def segment_members(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        result = run_segment_members(getattr(context.resources, store).store(), connection, goal, context.partition_key)
+        day, target = day_store(context)
+        result = run_segment_members(target, connection, goal, day)
         context.log.info("%d members (%d joined, %d left)", result["members"], result["joined"], result["left"])
         return dg.MaterializeResult(
             metadata={
@@ -88,8 +109,8 @@ to `dead_letter.jsonl` with the reason and is never sent.""",
         **common,
     )
     def export_payload(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        target = getattr(context.resources, store).store()
-        result = run_payload(target, connection, goal, context.partition_key)
+        day, target = day_store(context)
+        result = run_payload(target, connection, goal, day)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result["rows"],
@@ -119,8 +140,8 @@ attribute with the acknowledged and the new value), the reviewable dry run of th
         **common,
     )
     def export_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        target = getattr(context.resources, store).store()
-        result = run_export_changes(target, connection, goal, context.partition_key)
+        day, target = day_store(context)
+        result = run_export_changes(target, connection, goal, day, others(context))
         problems = _invalid_values(result["frame"])
         context.log.info("%d users, %d attributes to send", result["users"], result["attributes"])
         return dg.MaterializeResult(
@@ -167,10 +188,11 @@ never sent (`held_back`). When the forecast (the plan beside the changes) exceed
         **common,
     )
     def braze_push(context: dg.AssetExecutionContext, config: PushConfig) -> dg.MaterializeResult:
+        day, target = day_store(context)
         with getattr(context.resources, braze).client() as client:
             report, overridden = run_push(
-                client, getattr(context.resources, store).store(), connection, goal, context.partition_key,
-                progress=step_progress(context.log), override_budget=config.override_budget,
+                client, target, connection, goal, day,
+                progress=step_progress(context.log), override_budget=config.override_budget, shards=others(context),
             )  # fmt: skip
         values = report.as_dict()
         return dg.MaterializeResult(

@@ -6,14 +6,13 @@ import polars as pl
 from assets.import_goal import goal_key
 from assets.lineage import materialized_profiles_metadata, profiles_metadata
 from assets.metadata import preview
-from assets.partitions import daily
+from assets.partitions import day_and_shard, from_day, previous_day_mapping, profile_side
 from assets.resources import store_key
 from pipeline.imports import qualified, run_profiles
 from pipeline.mapping import Connection
 from pipeline.profiles import Snapshot
 from pipeline.profiles.provenance import provenance_counts
-
-yesterday_of_self = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+from pipeline.shards import run_shard_profiles, side_store
 
 
 def profiles_key(connections: list[Connection]) -> dg.AssetKey:
@@ -51,14 +50,15 @@ def profiles_asset(connections: list[Connection]) -> dg.AssetsDefinition:
     goals = [(connection, goal) for connection in connections for goal in connection.imports]
     names = ", ".join(qualified(c, g) for c, g in goals)
     sources = {qualified(c, g): (goal_key(c, g, "user_changes"), g) for c, g in goals}
+    shards = owner.storage.shards
 
     @dg.asset(
         key=key,
         deps=[
-            dg.AssetDep(key, partition_mapping=yesterday_of_self),
-            *(goal_key(c, g, "user_changes") for c, g in goals),
+            dg.AssetDep(key, partition_mapping=previous_day_mapping(shards, every_shard=True)),
+            *(dg.AssetDep(goal_key(c, g, "user_changes"), partition_mapping=from_day(shards)) for c, g in goals),
         ],
-        partitions_def=daily(owner.start_date.isoformat()),
+        partitions_def=profile_side(owner.start_date.isoformat(), shards),
         group_name=owner.name,
         kinds={"polars", "parquet"},
         code_version="2",
@@ -77,7 +77,12 @@ run, when a goal's changes were computed against a day whose snapshot was never 
     )
     def profiles(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         store = getattr(context.resources, store_key(owner)).store()
-        snapshot, report, manifest = run_profiles(store, goals, context.partition_key, connections)
+        day, shard = day_and_shard(context)
+        if shard is None:
+            snapshot, report, manifest = run_profiles(store, goals, day, connections)
+        else:  # this shard's profiles, identity resolved over every shard's identifiers
+            snapshot, report, manifest = run_shard_profiles(store, goals, day, connections, shard)
+        store = side_store(store, connections, shard)
         context.log.info(
             "%d profiles: %d created, %d updated, %d unchanged, %d merged, %d quarantined",
             report.profiles, report.profiles_created, report.profiles_updated, report.profiles_unchanged,

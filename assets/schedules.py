@@ -20,14 +20,31 @@ def job_name(connection: Connection) -> str:
     return f"{connection.name}_sync"
 
 
-def connection_job(connection: Connection, shared: list[dg.AssetKey]) -> "UnresolvedAssetJobDefinition":
-    """The connection's asset group, plus the store-level assets (profiles, interactions) it needs."""
-    selection = dg.AssetSelection.groups(connection.name) | dg.AssetSelection.assets(*shared)
+def connection_job(
+    connection: Connection, shared: list[dg.AssetKey], exclude: list[dg.AssetKey] = ()
+) -> "UnresolvedAssetJobDefinition":
+    """The connection's asset group, plus the store-level assets (profiles, interactions) it needs;
+    in a sharded store, without the per-(day, shard) assets (`exclude`), which `shard_job` runs."""
+    selection = (dg.AssetSelection.groups(connection.name) | dg.AssetSelection.assets(*shared)) - (
+        dg.AssetSelection.assets(*exclude)
+    )
     return dg.define_asset_job(
         job_name(connection),
         selection=selection,
         description=f"Sync connection {connection.name}: {connection.description or 'every goal'}",
         # The store tag is what the instance's run limit keys on: one run per profile store at a time.
+        tags={"profilesync/connection": connection.name, STORE_TAG: store_value(connection)},
+    )
+
+
+def shard_job(connection: Connection, keys: list[dg.AssetKey]) -> "UnresolvedAssetJobDefinition":
+    """A sharded store's profiles and export steps, one run per (day, shard) partition, launched
+    after the day's import job (by hand or by a backfill; no schedule launches them yet)."""
+    return dg.define_asset_job(
+        f"{connection.name}_shards",
+        selection=dg.AssetSelection.assets(*keys),
+        description=f"Profiles and exports of {connection.name}, per day and shard",
+        # the store's tag: shard runs queue behind the import and each other (one writer per store)
         tags={"profilesync/connection": connection.name, STORE_TAG: store_value(connection)},
     )
 

@@ -73,3 +73,34 @@ def connection_sensors(connection: Connection, job: UnresolvedAssetJobDefinition
         record_and_notify(context, connection)
 
     return [on_success, on_failure]
+
+
+def shard_launcher(
+    connection: Connection, job: UnresolvedAssetJobDefinition, shards_job: UnresolvedAssetJobDefinition
+) -> dg.RunStatusSensorDefinition:
+    """`<connection>_shards_after_import`: in a sharded store, each successful import run of a day
+    requests one run of `shards_job` per (day, shard); the store's run tag queues them."""
+    shards = connection.storage.shards
+
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        name=f"{connection.name}_shards_after_import",
+        description=f"After each successful run of {job.name}: one run of {shards_job.name} per shard of its day.",
+        monitored_jobs=[job],
+        request_job=shards_job,
+        default_status=dg.DefaultSensorStatus.RUNNING if connection.enabled else dg.DefaultSensorStatus.STOPPED,
+        minimum_interval_seconds=30,
+    )
+    def launch(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] | dg.SkipReason:
+        run = context.dagster_run
+        day = run.tags.get("dagster/partition")
+        if day is None:
+            return dg.SkipReason(f"run {run.run_id} has no day partition")
+        return [
+            dg.RunRequest(
+                run_key=f"{run.run_id}:{shard}", partition_key=dg.MultiPartitionKey({"day": day, "shard": str(shard)})
+            )
+            for shard in range(shards)
+        ]
+
+    return launch

@@ -267,14 +267,14 @@ def read_changes(store: ObjectStore, key: str, rules: GoalRules, json_text: Sequ
     return pl.concat([changes.filter(active), rest], how="diagonal").collect(engine="streaming")
 
 
-def run_profiles(
+def profile_inputs(
     store: ObjectStore, goals: list[tuple[Connection, ImportGoal]], day: str, members: Sequence[Connection] = ()
-) -> tuple[Snapshot, DayReport, dict[str, Any]]:
-    """Yesterday's snapshot plus the day's changes of every goal on this store, in declared order.
+) -> tuple[dict[str, list[str]], list[tuple[GoalRules, pl.DataFrame, Sequence[str]]]]:
+    """The day's changes of every goal that applies, checked against the snapshot before `day`:
+    what the snapshot will cover (`check_day_order`) and each goal's (rules, changes, json text columns).
 
-    Raises `DayOrderError` before writing anything when a goal's changes were not computed for
-    the snapshot they would be applied to (`pipeline.day_order`).
-    """
+    Raises `DayOrderError` before anything is read when a goal's changes were not computed for
+    the snapshot they would be applied to (`pipeline.day_order`)."""
     applied, order = [], []
     for connection, goal in goals:
         key = layout.user_changes(connection.name, goal.name, day)
@@ -290,11 +290,23 @@ def run_profiles(
             )
         applied.append((connection, goal, key))
     covers = check_day_order(store, day, order)
-    previous = read_previous_snapshot(store, day)
     inputs = []
     for connection, goal, key in applied:
         rules, json_text = goal_rules(connection, goal, members), json_text_columns(store, key)
         inputs.append((rules, read_changes(store, key, rules, json_text), json_text))
+    return covers, inputs
+
+
+def run_profiles(
+    store: ObjectStore, goals: list[tuple[Connection, ImportGoal]], day: str, members: Sequence[Connection] = ()
+) -> tuple[Snapshot, DayReport, dict[str, Any]]:
+    """Yesterday's snapshot plus the day's changes of every goal on this store, in declared order.
+
+    Raises `DayOrderError` before writing anything when a goal's changes were not computed for
+    the snapshot they would be applied to (`pipeline.day_order`).
+    """
+    covers, inputs = profile_inputs(store, goals, day, members)
+    previous = read_previous_snapshot(store, day)
     snapshot, report = build_day(previous, inputs, date.fromisoformat(day))
     manifest = write_snapshot(store, day, snapshot, report, covers)
     return snapshot, report, manifest

@@ -11,8 +11,12 @@ from __future__ import annotations
 from pipeline.storage import ObjectStore
 
 
+def goal_folder(connection: str, goal: str) -> str:
+    return f"connections/{connection}/{goal}/"
+
+
 def step_folder(connection: str, goal: str, step: str) -> str:
-    return f"connections/{connection}/{goal}/{step}/"
+    return f"{goal_folder(connection, goal)}{step}/"
 
 
 def export_manifest(connection: str, goal: str, day: str) -> str:
@@ -197,3 +201,12 @@ LOCKS_FOLDER = "locks/"
 def run_lease(day: str) -> str:
     """Who is running this store's day: one object per day, held for the length of a run."""
     return f"{LOCKS_FOLDER}runs/{day}.json"
+
+
+SHARDS_FOLDER = "shards/"
+
+
+def shard_folder(shard: int, shards: int) -> str:
+    """Everything one hash shard of a sharded store (`storage.shards` > 1) writes: its profiles, its
+    export steps, push journals and baselines, its run lease. The import steps stay per day at the top."""
+    return f"{SHARDS_FOLDER}{shard}-of-{shards}/"

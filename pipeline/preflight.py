@@ -51,6 +51,27 @@ def check_day(day: str, connections: list[Connection]) -> None:
             )
 
 
+def sharded_refusal(connections: list[Connection], verb: str) -> str | None:
+    """Why `profilesync <verb>` refuses these connections: a sharded store (`storage.shards` > 1)
+    runs only through Dagster's jobs so far; None when none is sharded."""
+    for c in connections:
+        if c.storage.shards > 1:
+            where = f" ({c.source})" if c.source else ""
+            return (
+                f"profilesync {verb} cannot handle a sharded store yet: connection {c.name} sets storage.shards: "
+                f"{c.storage.shards}{where}; run its Dagster jobs {c.name}_sync and {c.name}_shards, or set shards: 1"
+            )
+    return None
+
+
+def unsharded(connections: list[Connection], verb: str) -> list[Connection]:
+    """`connections`, or NotReady when one of them has a sharded store (`sharded_refusal`)."""
+    refusal = sharded_refusal(connections, verb)
+    if refusal:
+        raise NotReady(refusal)
+    return connections
+
+
 def loaded_connections() -> list[Connection]:
     """Every connection file, or NotReady saying what is wrong with the folder or the files."""
     try:

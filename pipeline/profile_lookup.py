@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline import layout
 from pipeline.mapping import load_connections
+from pipeline.preflight import sharded_refusal
 from pipeline.profiles import find_profile, read_snapshot
 from pipeline.storage import ObjectStore, open_store
 
@@ -29,6 +30,9 @@ def lookup(
     if not chosen:
         names = ", ".join(c.name for c in connections if c.imports) or "none"
         raise ProfileLookupError(f"no connection {connection!r} with import goals; connections with profiles: {names}")
+    refusal = sharded_refusal(chosen[:1], "profiles show")
+    if refusal:
+        raise ProfileLookupError(refusal)
     store = open_at(chosen[0].storage.root)
     if day is None:
         day = layout.latest_day_before(store, layout.PROFILES_FOLDER, layout.PROFILES_MANIFEST, "9999-12-31")

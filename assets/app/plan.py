@@ -21,7 +21,7 @@ from pipeline import layout
 from pipeline.exports.budget import over_budget
 from pipeline.exports.plan import Plan, make_plan
 from pipeline.mapping import Connection, ExportGoal
-from pipeline.preflight import NotReady, ready_connections, today
+from pipeline.preflight import NotReady, ready_connections, today, unsharded
 from pipeline.storage import open_store
 
 Chosen = list[tuple[Connection, ExportGoal]]
@@ -60,7 +60,7 @@ def plan_day(
     day: str, connection: str | None, goal: str | None, wait: bool
 ) -> tuple[list[RunSummary], list[tuple[Connection, ExportGoal, Plan]]]:
     """Run the day up to the chosen goals' export_changes; their plans when every run succeeded."""
-    connections = ready_connections(day)
+    connections = unsharded(ready_connections(day), "plan")
     chosen = chosen_goals(connections, connection, goal)
     instance = dagster_instance()
     fail_dead_runs(instance, connections)

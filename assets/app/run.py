@@ -23,7 +23,7 @@ from assets.resources import connection_resources, store_at
 from assets.run_lock import INSTANCE_SETTINGS, day_lease, fail_dead_runs
 from assets.run_summary import error_text, summarize_run
 from pipeline.mapping import Connection
-from pipeline.preflight import check_day, ready_connections, today
+from pipeline.preflight import check_day, ready_connections, today, unsharded
 from pipeline.run_lock import folder_lock
 from pipeline.runs import append_run
 from pipeline.storage import StorageError
@@ -97,6 +97,7 @@ def run_day(
     day (`assets/run_lock.py`): another run of it fails with RunLocked, or waits when `wait`.
     `select` narrows a store's assets to the keys it returns (a store left with none is not run);
     `history: False` keeps the runs out of the connections' run history (`profilesync plan`)."""
+    unsharded(connections, "run")  # one run per (day, shard) is Dagster's job; see assets/build.py
     summaries = []
     for members in store_groups(connections):
         active = [c for c in members if c.enabled]
@@ -234,7 +235,7 @@ def run_and_report(
     `pipeline.run_lock.RunLocked` while another run holds the day (unless `wait`). `refresh`
     asks Braze for new segment exports; `override_budget` pushes over the goals' budgets."""
     day = day or today()
-    connections, instance = ready_connections(day), dagster_instance()
+    connections, instance = unsharded(ready_connections(day), "run"), dagster_instance()
     fail_dead_runs(instance, connections)
     with showing(progress):
         summaries = run_day(day, connections, instance, refresh=refresh, wait=wait, override_budget=override_budget)

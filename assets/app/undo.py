@@ -147,10 +147,10 @@ def _print_plan(plan: UndoPlan) -> None:
 
 def _goal_of(connection: str, goal: str) -> tuple[Connection, ExportGoal]:
     """The named connection and export goal, or NotReady listing the ones there are."""
-    from pipeline.preflight import NotReady, loaded_connections
+    from pipeline.preflight import NotReady, loaded_connections, unsharded
 
     connections = loaded_connections()
-    found = [c for c in connections if c.name == connection]
+    found = unsharded([c for c in connections if c.name == connection], "undo")
     if not found:
         names = ", ".join(c.name for c in connections)
         raise NotReady(f"no connection named {connection!r}; the connections are: {names}")

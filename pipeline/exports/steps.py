@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
@@ -20,7 +20,7 @@ from pipeline.exports.plan import joined_and_left, make_plan, write_plan
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.profiles import read_snapshot
 from pipeline.profiles.store import read_snapshot_part, snapshot_version
-from pipeline.push import PushReport, baseline_version, payload_points, push_changes, read_baseline
+from pipeline.push import PushReport, baseline_version, payload_points, push_changes, read_baseline, with_other_shards
 from pipeline.storage import ObjectNotFound, ObjectStore
 from pipeline.storage.parquet import parquet_source, read_parquet, write_parquet
 
@@ -94,8 +94,11 @@ def _previous(store: ObjectStore, connection: Connection, goal: ExportGoal, day:
                     snapshot_version(store, before))  # fmt: skip
 
 
-def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
-    """Diff the day's payload against the newest acknowledged baseline, whichever day pushed it.
+def run_export_changes(
+    store: ObjectStore, connection: Connection, goal: ExportGoal, day: str, shards: Sequence[ObjectStore] = ()
+) -> dict[str, Any]:
+    """Diff the day's payload against the newest acknowledged baseline, whichever day pushed it
+    (in a sharded store, `shards`: the other shards' too, for this shard's members).
 
     `basis.json` records which baseline that was (so the push can tell when a newer one makes
     the diff stale) and how many values were held back; `held_back.parquet` lists them.
@@ -103,6 +106,8 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
     payload = read_parquet(store, layout.export_payload(connection.name, goal.name, day))
     version = baseline_version(store, connection.name, goal.name)
     baseline = read_baseline(store, connection.name, goal.name)
+    if shards:
+        baseline = with_other_shards(baseline, shards, connection.name, goal.name, payload["identity"])
     attributes = sorted({f.braze for f in goal.fields})
     rows = payload.height
     payload, baseline = narrow(payload, baseline, attributes)  # once for both diffs below
@@ -141,6 +146,7 @@ def run_push(
     day: str,
     progress: Progress = lambda message: None,
     override_budget: bool = False,
+    shards: Sequence[ObjectStore] = (),
 ) -> tuple[PushReport, str]:
     """Push the day's changes, unless their forecast is over the goal's budget (BudgetExceeded).
 
@@ -148,7 +154,7 @@ def run_push(
     basis = json.loads(store.read_bytes(layout.export_basis(connection.name, goal.name, day)))
     if basis.get("baseline_version") != baseline_version(store, connection.name, goal.name) or "held_back" not in basis:
         progress("a newer baseline exists than the changes were computed from; recomputing them")
-        basis = {"held_back": run_export_changes(store, connection, goal, day)["held_back"]}
+        basis = {"held_back": run_export_changes(store, connection, goal, day, shards)["held_back"]}
     changes = read_parquet(store, layout.export_changes(connection.name, goal.name, day))
     plan_uri = store.uri(layout.export_plan(connection.name, goal.name, day))
     source = str(connection.source or f"the file of connection {connection.name}")

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from pipeline.mapping import echo_rules, env, export_rules, pydantic_errors, rules, segment_expressions
 from pipeline.mapping.errors import MappingError, MappingsFolderMissing, MappingsInvalid
 from pipeline.mapping.model import Connection
+from pipeline.mapping.shard_rules import check_shards
 from pipeline.mapping.store_properties import KnownProperties, known_properties
 from pipeline.mapping.yaml_positions import Document, read_document
 
@@ -50,6 +51,8 @@ def check_document(doc: Document, known: KnownProperties, store: Iterable[Docume
     rules.check_document(doc)
     export_rules.check_document(doc, segments, known)
     echo_rules.check_loops(doc, store)
+    if connection is not None:
+        check_shards(doc, connection)
     if doc.errors or connection is None:
         return None
     connection._source = doc.path

@@ -112,6 +112,14 @@ class StorageSettings(Strict):
         description="The bucket Braze writes segment exports to (s3://bucket), as set up in Braze under "
         "Partner Integrations > AWS S3; a local folder for the sandbox."
     )
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Hash shards of the profile id: 1 (the default) keeps one snapshot per day; N > 1 gives "
+        "profiles and every export step a day x shard partition, each shard under shards/<k>-of-<N>/. "
+        "Connections on one root must agree; set it before the first day (changing it re-shards nothing).",
+    )
 
 
 class Notify(Strict):

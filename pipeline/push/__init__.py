@@ -79,7 +79,7 @@ nobody), and nested updates Braze drops because another object of the same reque
 invalid nested value.
 """
 
-from pipeline.push.checkpoint import apply_journal, baseline_version, read_baseline, read_journal
+from pipeline.push.checkpoint import apply_journal, baseline_version, read_baseline, read_journal, with_other_shards
 from pipeline.push.frames import (
     BASELINE_SCHEMA,
     CHANGES_SCHEMA,
@@ -108,4 +108,5 @@ __all__ = [
     "read_baseline",
     "read_dead_letters",
     "read_journal",
+    "with_other_shards",
 ]

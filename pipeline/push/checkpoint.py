@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
@@ -75,6 +76,20 @@ def read_baseline(store: ObjectStore, connection: str, goal: str) -> pl.DataFram
         return pl.DataFrame(schema=BASELINE_SCHEMA)
     frame = read_parquet(store, layout.legacy_baseline(connection, goal, legacy))
     return frame.select(*ROW, as_of=pl.lit(legacy)).cast(BASELINE_SCHEMA)
+
+
+def with_other_shards(
+    own: pl.DataFrame, others: Sequence[ObjectStore], connection: str, goal: str, identities: pl.Series
+) -> pl.DataFrame:
+    """`own` (a shard's baseline) plus what the other shards of the store acknowledged for
+    `identities` (this shard's members today), the newest value of each pair winning: a Braze user
+    whose profile moved here by a merge is diffed against what Braze holds, not sent in full again.
+    The push still writes only its own shard's baseline."""
+    wanted = identities.unique().implode()
+    parts = [read_baseline(other, connection, goal).filter(pl.col("identity").is_in(wanted)) for other in others]
+    every = pl.concat([*parts, own], how="vertical").cast(BASELINE_SCHEMA)  # own last: it wins a tie
+    every = every.sort([*KEY, "as_of"], maintain_order=True)
+    return every.unique(subset=KEY, keep="last", maintain_order=True).rechunk()
 
 
 def baseline_version(store: ObjectStore, connection: str, goal: str) -> str | None:
