@@ -13,9 +13,14 @@ windows; `--repeat` pushes (a new goal each, so nothing is journaled yet) and re
 run, and the median/min/max of each share. `seconds` is the whole `push_changes` call;
 `send_seconds` runs from the first request's arrival to the last answer, as the sandbox logged
 them. The ceiling is LIMIT / WINDOW x 75 users/s; `of_ceiling` is users/s over `seconds`, `sending`
-over `send_seconds`; `share_429` is 429 answers over requests. Prints a table and writes
-`bench/results/push.json` (`--append` adds the row to those already there). Not a test:
-nothing here asserts a time.
+over `send_seconds`; `share_429` is 429 answers over requests. `interior_window_fill` is the
+share of the limit used by the windows strictly inside the push (the steady rate against the
+ceiling, free of the first and last window's part-use). CPU seconds per 1000 requests of this
+process (the client: every worker thread) and of the sandbox's process, and this process's peak
+RSS, tell CPU starvation from pacing loss on a loaded machine. `--mau` makes the sandbox answer
+as the MAU page says (Reset in seconds left, 429s with only `X-Ratelimit-Retry-After`). Prints
+a table and writes `bench/results/push.json` (`--append` adds the row to those already there).
+Not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import select
 import shutil
 import statistics
@@ -44,12 +50,12 @@ CONNECTION, GOAL, DAY = "bench", "push", "2026-01-02"
 
 @contextmanager
 def sandbox(mode: str, storage: str):
-    """The sandbox's URL, served by a separate process or a thread of this one."""
+    """(URL, process id or None) of the sandbox, served by a separate process or a thread of this one."""
     if mode == "thread":
         from pipeline.sandbox.server import SandboxServer
 
         with SandboxServer(storage, api_key=API_KEY) as server:
-            yield server.url
+            yield server.url, None
         return
     command = shutil.which("profilesync", path=str(Path(sys.executable).parent)) or "profilesync"
     process = subprocess.Popen(
@@ -63,7 +69,7 @@ def sandbox(mode: str, storage: str):
         line = process.stdout.readline() if ready else ""
         if "listening on " not in line:
             raise SystemExit(f"the sandbox did not start: {line!r}")
-        yield line.split("listening on ", 1)[1].strip()
+        yield line.split("listening on ", 1)[1].strip(), process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -91,16 +97,19 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     folder = Path(tempfile.mkdtemp(prefix="bench-push-"))
     try:
-        with sandbox(args.sandbox, str(folder / "exports")) as url:
+        with sandbox(args.sandbox, str(folder / "exports")) as (url, pid):
             admin = SandboxAdmin(url)
             admin.set_rate_limit("/users/track", args.limit, args.window)
+            if args.mau:  # the MAU page's headers: Reset in seconds left, a 429 with only Retry-After
+                admin.configure(reset_header="seconds", retry_after_on_429=True)
             admin.set_faults(latency_ms=args.latency_ms, endpoints=["/users/track"])
             for start in range(0, args.users, 5000):
                 end = min(args.users, start + 5000)
                 admin.upsert_users([{"external_id": f"bench-{i:07d}", "tier": "bronze", "points": 0}
                                     for i in range(start, end)])  # fmt: skip
             changes = changes_for(args.users)
-            runs = [one_push(args, url, admin, folder / "store", f"{GOAL}{n}", changes) for n in range(args.repeat)]
+            runs = [one_push(args, url, pid, admin, folder / "store", f"{GOAL}{n}", changes)
+                    for n in range(args.repeat)]  # fmt: skip
             admin.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -110,6 +119,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "of_ceiling": [args.users / r["seconds"] / ceiling for r in runs],
         "sending_of_ceiling": [args.users / r["send_seconds"] / ceiling for r in runs],
         "share_429": [r["rate_limited"] / r["requests"] for r in runs],
+        "interior_window_fill": [r["interior_window_fill"] or 0.0 for r in runs],
+        "client_cpu_s_per_1000_requests": [r["client_cpu_s_per_1000_requests"] for r in runs],
     }
     return {
         "users": args.users,
@@ -118,6 +129,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "window_s": args.window,
         "latency_ms": args.latency_ms,
         "sandbox": args.sandbox,
+        "headers": "MAU: Reset in seconds left, 429 with Retry-After only" if args.mau else "Reset as epoch second",
         **median,
         "users_per_s": round(args.users / median["seconds"]),
         "ceiling_users_per_s": round(ceiling),
@@ -133,7 +145,39 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def one_push(args: argparse.Namespace, url: str, admin, root: Path, goal: str, changes) -> dict[str, object]:
+def cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU seconds of process `pid` so far (Linux), None for a thread."""
+    if pid is None:
+        return None
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def window_fill(track: list[dict], ends: list[float], args: argparse.Namespace) -> dict[str, object]:
+    """Requests accepted in each rate-limit window the push spanned, over the limit.
+
+    A request is counted when the sandbox reaches it, after the added latency (its log has the
+    answer's time and the duration); windows are aligned to multiples of WINDOW, as the sandbox's.
+    The first and last window are partly outside the push: `interior` is the share of the
+    limit used by the windows in between, where a perfect pacer uses 100%."""
+    counts: dict[int, int] = {}
+    for end, entry in zip(ends, track, strict=True):
+        if entry["status"] != 429:
+            counted = end - entry["duration_ms"] / 1000 + args.latency_ms / 1000
+            index = int(counted // args.window)
+            counts[index] = counts.get(index, 0) + 1
+    first, last = min(counts), max(counts)
+    per_window = [counts.get(i, 0) for i in range(first, last + 1)]
+    interior = per_window[1:-1]
+    return {
+        "accepted_per_window": per_window,
+        "interior_window_fill": round(sum(interior) / (args.limit * len(interior)), 4) if interior else None,
+    }
+
+
+def one_push(
+    args: argparse.Namespace, url: str, pid: int | None, admin, root: Path, goal: str, changes
+) -> dict[str, object]:
     from pipeline.braze import BrazeClient
     from pipeline.push import push_changes
     from pipeline.storage import open_store
@@ -143,10 +187,13 @@ def one_push(args: argparse.Namespace, url: str, admin, root: Path, goal: str, c
     cap = {"max_in_flight": args.in_flight} if args.in_flight else {}  # none: the adaptive default
     with BrazeClient(url, api_key=API_KEY, max_retries=8, pool_size=max(32, args.in_flight or 0)) as client:
         time.sleep(args.window - time.time() % args.window)  # start on a window boundary
-        started = time.perf_counter()
+        started, cpu_started, sandbox_cpu_started = time.perf_counter(), time.process_time(), cpu_seconds(pid)
         report = push_changes(client, store, CONNECTION, goal, DAY, changes, allow_create=False,
                               progress=lambda message: None, **cap)  # fmt: skip
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started  # every thread of this process: the client's side
+        sandbox_cpu = cpu_seconds(pid)
+        sandbox_cpu = None if sandbox_cpu is None else sandbox_cpu - sandbox_cpu_started
         waited = client.stats.waited_s
         round_trip_ms = 1000 * client.stats.answer_s / max(1, client.stats.answers)
     track = [e for e in admin.requests(since) if e["path"] == "/users/track"]
@@ -167,6 +214,11 @@ def one_push(args: argparse.Namespace, url: str, admin, root: Path, goal: str, c
         "client_waited_s": round(waited, 2),  # pacing and backoff sleeps, summed over workers
         "client_round_trip_ms": round(round_trip_ms, 1),  # send to answer, as the client measured it
         "requests_in_flight_peak": report.requests_in_flight_peak,
+        "client_cpu_s": round(cpu, 2),
+        "client_cpu_s_per_1000_requests": round(1000 * cpu / report.requests, 2),
+        "sandbox_cpu_s_per_1000_requests": None if sandbox_cpu is None else round(1000 * sandbox_cpu / len(track), 2),
+        "client_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        **window_fill(track, ends, args),
     }
 
 
@@ -181,17 +233,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="pushes to run; the median is reported")
     parser.add_argument("--results", type=Path, default=HERE / "results" / "push.json")
     parser.add_argument("--append", action="store_true", help="add this run to the runs in --results")
+    parser.add_argument("--mau", action="store_true", help="Reset as seconds left; 429s carry only Retry-After")
+    parser.add_argument("--case", default=None, help="a note stored with the run (what it compares)")
     args = parser.parse_args()
-    load_before = os.getloadavg()[0]
+    load_before = os.getloadavg()
     row = run(args)
-    row["load_average_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
+    load_after = os.getloadavg()
+    row["load_average_1min"] = {"before": round(load_before[0], 2), "after": round(load_after[0], 2)}
+    row["load_average_5min"] = {"before": round(load_before[1], 2), "after": round(load_after[1], 2)}
     header = ("users", "cap", "peak", "rtt ms", "requests", "seconds", "users/s", "ceiling/s", "of ceiling",
-              "sending", "429s")  # fmt: skip
+              "sending", "429s", "window fill", "CPU-s/1k req")  # fmt: skip
     print(" ".join(f"{h:>10}" for h in header))
     names = ("users", "requests_in_flight_peak", "client_round_trip_ms", "requests", "seconds", "users_per_s",
              "ceiling_users_per_s")  # fmt: skip
     spread = [f"{row[f'{n}_median']:.1%} ({row[f'{n}_min']:.1%}-{row[f'{n}_max']:.1%})"
-              for n in ("of_ceiling", "sending_of_ceiling", "share_429")]  # fmt: skip
+              for n in ("of_ceiling", "sending_of_ceiling", "share_429", "interior_window_fill")]  # fmt: skip
+    spread.append(f"{row['client_cpu_s_per_1000_requests_median']:.1f}")
     values = [row["users"], args.in_flight or "adaptive", *(row[name] for name in names[1:]), *spread]
     print(" ".join(f"{v:>10,}" if isinstance(v, int) else f"{v:>10}" for v in values))
     runs = []
@@ -199,6 +256,7 @@ def main() -> None:
         runs = json.loads(args.results.read_text()).get("runs", [])
     import polars as pl
 
+    case = {"case": args.case} if args.case else {}
     report = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -206,7 +264,7 @@ def main() -> None:
             "polars": pl.__version__,
             "platform": platform.platform(),
         },
-        "runs": [*runs, {**row, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}],
+        "runs": [*runs, {**row, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **case}],
     }
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(report, indent=2) + "\n")

@@ -190,7 +190,8 @@ class BrazeClient:
         url = self.base_url + endpoint
         lost = 0  # times the request went out and no answer came back
         for attempt in range(self.max_retries + 1):
-            self.stats.add(waited_s=self._pacer.acquire(endpoint))
+            slot = self._pacer.acquire(endpoint)
+            self.stats.add(waited_s=slot.waited)
             self.stats.add(requests=1, retries=1 if attempt else 0)
             last = attempt == self.max_retries
             try:
@@ -215,7 +216,7 @@ class BrazeClient:
                 self._backoff(attempt)
                 continue
             self.stats.add(answers=1, answer_s=response.elapsed.total_seconds())
-            hold = self._pacer.record(endpoint, response.status_code, response.headers)
+            hold = self._pacer.record(endpoint, response.status_code, response.headers, slot)
             if response.status_code == 429:
                 if hold is None and _export_running(endpoint, response):
                     raise BrazeExportRunning(endpoint, _json(response).get("message", ""), status=429)
