@@ -20,8 +20,8 @@ from polars.testing import assert_frame_equal
 
 from pipeline import layout
 from pipeline.exports.members import members
-from pipeline.exports.payload import Previous, build_payload
-from pipeline.exports.steps import run_payload, run_segment_members
+from pipeline.exports.payload import Previous, build_payload, expand
+from pipeline.exports.steps import read_payload, run_payload, run_segment_members
 from pipeline.mapping import load_connection_file
 from pipeline.profiles import read_snapshot, write_snapshot
 from pipeline.profiles.report import DayReport
@@ -198,7 +198,7 @@ def test_the_next_day_rebuilds_only_changed_members_and_matches_a_full_rebuild(t
     n_of = pl.col("profile_id").eq(quietly) & pl.col("attribute").eq("n")
     assert full.rows.filter(n_of)["value"].unique().to_list() == ["777"]
     assert incremental.rows.filter(n_of)["value"].to_list() == day1.rows.filter(n_of)["value"].to_list() != ["777"]
-    assert full.rebuilt == full.values.height == incremental.values.height
+    assert full.rebuilt == full.values["profile_id"].n_unique() == incremental.values["profile_id"].n_unique()
     assert incremental.rebuilt == len(changed)
 
 
@@ -225,7 +225,9 @@ def test_values_built_from_a_snapshot_a_backfill_replaced_are_not_reused(tmp_pat
         run_segment_members(store, connection, goal, day)
 
     def payload(day: str) -> pl.DataFrame:
-        return read_parquet(store, layout.export_payload(connection.name, goal.name, day))
+        wide, attributes = read_payload(store, connection, goal, day)
+        assert attributes is not None  # written one row per member, with its attributes recorded
+        return expand(wide, attributes)
 
     changed = snapshot.profiles["profile_id"].gather([3, 50]).to_list()
     publish(D1, snapshot)
@@ -247,7 +249,7 @@ def test_values_built_from_a_snapshot_a_backfill_replaced_are_not_reused(tmp_pat
     full = build_payload(stored, connection, goal, members_now, interactions)
     assert_frame_equal(payload(D2), full.rows)
     assert "4242" in payload(D2).filter(pl.col("attribute") == "n")["value"].to_list()
-    assert again["members_rebuilt"] == full.rebuilt == full.values.height > first["members_rebuilt"]
+    assert again["members_rebuilt"] == full.rebuilt == full.values["profile_id"].n_unique() > first["members_rebuilt"]
     assert "snapshot of 2026-11-01 was rebuilt" in again["rebuild_reason"]
 
 

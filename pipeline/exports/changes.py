@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple
 
 import polars as pl
 
+from pipeline.exports.payload import expand
 from pipeline.exports.values import SUBSCRIPTION_ATTRIBUTES
 
 UNREMOVABLE = list(SUBSCRIPTION_ATTRIBUTES)
@@ -52,6 +53,42 @@ def narrow(payload: pl.DataFrame, baseline: pl.DataFrame, attributes: list[str])
     apart = pl.concat([ours.join(theirs, on=["k1", "k2"], how="anti"), theirs.join(ours, on=["k1", "k2"], how="anti")])
     differing = apart["identity"].unique().implode()
     return payload.filter(pl.col("identity").is_in(differing)), held.filter(pl.col("identity").is_in(differing))
+
+
+def _summed(frame: pl.DataFrame, cells: list[pl.Expr]) -> pl.DataFrame:
+    """Per identity, two 64-bit sums (different seeds) of the hashes of its (attribute, value) `cells`."""
+    def total(seed: int) -> pl.Expr:
+        hashes = [pl.when(cell.struct.field("value").is_not_null()).then(cell.hash(seed)) for cell in cells]
+        return pl.sum_horizontal(*hashes).fill_null(0).cast(pl.UInt64)
+
+    keyed = frame.select("identity", total(0x5EED_0001).alias("k1"), total(0x5EED_0002).alias("k2"))
+    return keyed.group_by("identity").agg(pl.col("k1").sum(), pl.col("k2").sum())
+
+
+def narrow_wide(
+    wide: pl.DataFrame, attributes: list[str], baseline: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The payload rows (`payload.expand`) and baseline rows of the identities whose values differ.
+
+    `wide` is the payload as `export_payload` writes it: one row per identity, `v<i>` the value of
+    Braze attribute `attributes[i]`. Each identity's values are summarised on both sides as two
+    64-bit sums of the hashes of its (attribute, value) pairs, so equal sets of values give equal
+    sums whatever their order or layout; only identities whose sums differ (~2% on a usual day)
+    are expanded to rows. A collision would need ~2^64 identities. The baseline's removals (null
+    values) leave the sums alone: an identity whose payload lacks the attribute then has nothing
+    to send for it either.
+    """
+    wanted = sorted(set(attributes))
+    held = baseline.filter(pl.col("attribute").is_in(wanted))
+    cell = [pl.struct(pl.lit(a, pl.String).alias("attribute"), pl.col(f"v{i}").alias("value"))
+            for i, a in enumerate(attributes)]  # fmt: skip
+    ours = _summed(wide.filter(pl.col("identity").is_not_null()), cell)  # null: a member never sent
+    theirs = _summed(held.filter(pl.col("value").is_not_null()), [pl.struct("attribute", "value")])
+    keys = ["identity", "k1", "k2"]
+    apart = pl.concat([ours.join(theirs, on=keys, how="anti"), theirs.join(ours, on=keys, how="anti")])
+    differing = apart["identity"].unique().implode()
+    rows = expand(wide.filter(pl.col("identity").is_in(differing)), attributes)
+    return rows, held.filter(pl.col("identity").is_in(differing))
 
 
 class Diff(NamedTuple):

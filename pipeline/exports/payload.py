@@ -1,7 +1,10 @@
 """`export_payload`: Braze-typed attribute values for every member, checked before anything is sent.
 
-The payload is long: one row per (identity, attribute), values as canonical JSON, so the
-diff against the acknowledged baseline works attribute by attribute. A member is sent under
+The payload is wide: one row per (member, identity), one column `v<i>` per mapped field holding
+its value as canonical JSON (null: nothing to send) and `x<i>`, true where Braze would refuse
+the value. Writing it costs one narrow Parquet of a row per member; `export_changes` expands to
+(identity, attribute, value) rows (`expand`) only the members whose row differs from what Braze
+acknowledged, and the next day reuses the values of members that did not change. A member is sent under
 the first export identifier it has (the goal lists them in order of preference); a profile
 holding several values of that identifier (after a merge) is sent to each of those Braze
 users. A value Braze would refuse goes to the dead letters with the reason and is not sent.
@@ -33,13 +36,26 @@ RAW = "raw"
 
 @dataclass
 class Payload:
-    rows: pl.DataFrame
+    wide: pl.DataFrame  # per (member, identity): profile_id, identity, `v<i>` texts, `x<i>` refused
+    attributes: list[str]  # the Braze attribute of each `v<i>`
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
-    values: pl.DataFrame = field(default_factory=pl.DataFrame)  # per member: `v<i>` texts, `x<i>` refused
     fingerprint: str = ""
     rebuilt: int = 0  # members whose values were built, not taken from the previous day
     reason: str = ""  # why those members were rebuilt
-    identities: int = 0  # distinct identities in `rows`
+
+    @property
+    def values(self) -> pl.DataFrame:
+        """What the next day reuses: the wide rows (`Previous.values`)."""
+        return self.wide
+
+    @property
+    def identities(self) -> int:
+        return self.wide["identity"].drop_nulls().n_unique()
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        """The payload as (profile_id, identity, attribute, value) rows: for tests and small days."""
+        return expand(self.wide, self.attributes)
 
 
 def positions(sorted_ids: pl.Series, ids: pl.Series) -> pl.Series:
@@ -268,6 +284,8 @@ class Previous:
 
     def unusable(self, fingerprint: str) -> str | None:
         """Why these values cannot be reused for a goal of mapping `fingerprint`; None: they can."""
+        if not self.fingerprint:
+            return f"the payload of {self.day} is in an older format (one row per attribute, no mapping recorded)"
         if self.fingerprint != fingerprint:
             return f"the mapping or property types changed since {self.day}"
         if self.built_from is None or self.snapshot_now is None:
@@ -295,7 +313,7 @@ def _all_values(
         return pl.concat([inputs.select("profile_id", "_row"), fresh, _values(inputs, goal, cached, connection, dead)],
                          how="horizontal"), inputs.height, reason  # fmt: skip
     assert previous is not None
-    kept = by_profile(previous.values)
+    kept = _per_member(by_profile(previous.values))
     at = positions(kept["profile_id"], inputs["profile_id"])
     names = [f"{c}{i}" for i in cached for c in "vx"]
     old = pl.concat([inputs.select("_updated"), kept.select(*names).gather(at)], how="horizontal")
@@ -314,6 +332,15 @@ def _all_values(
     reason = f"joined, left or changed since {previous.day}"
     return pl.concat([inputs.select("profile_id", "_row"), fresh, pl.DataFrame(columns)], how="horizontal"), \
         stale_rows, reason  # fmt: skip
+
+
+def _per_member(wide: pl.DataFrame) -> pl.DataFrame:
+    """`wide` (sorted by profile_id) with one row per member: a member sent as several identities
+    has the same values on each of its rows."""
+    ids = wide["profile_id"]
+    if ids.is_empty() or not (ids == ids.shift()).any():
+        return wide
+    return wide.filter(ids.ne_missing(ids.shift()))
 
 
 def _python_texts(
@@ -344,21 +371,39 @@ def _static(value: Any, attribute: str) -> Encoded:
     return Encoded(pl.lit(text), pl.lit(True))
 
 
-def _long(values: pl.DataFrame, sent_as: pl.DataFrame, goal: ExportGoal) -> pl.DataFrame:
-    """The wide values as payload rows, sorted by identity and attribute without sorting them all:
-    identities are sorted once and each one's values are laid out in attribute order."""
-    if not goal.fields:
-        return PAYLOAD_SCHEMA.to_frame()
-    order = sorted(range(len(goal.fields)), key=lambda i: goal.fields[i].braze)
-    names = pl.Series([goal.fields[i].braze for i in order], dtype=pl.String)
+def _wide(values: pl.DataFrame, sent_as: pl.DataFrame) -> pl.DataFrame:
+    """One row per identity a member is sent as, in member order, its member's values beside it; a
+    member Braze would refuse every identifier of keeps one row with a null identity (never sent),
+    so the next day can still reuse its values."""
+    n = (len(values.columns) - 2) // 2
+    cells = values.select(*(f"v{i}" for i in range(n)), *(f"x{i}" for i in range(n)))
     at = values["_row"].search_sorted(sent_as["_row"], side="left")  # every identity's member has values
-    cells = values.select(*(f"v{i}" for i in order)).gather(at)
-    wide = pl.concat([sent_as.select("profile_id", "identity"), cells], how="horizontal").sort("identity")
-    rows = wide.select(
+    wide = pl.concat([sent_as.select("profile_id", "identity", "_row"), cells.gather(at)], how="horizontal")
+    unsent = ~values["_row"].is_in(sent_as["_row"].implode())
+    if unsent.any():
+        alone = pl.concat([values.select("profile_id", pl.lit(None, pl.String).alias("identity"), "_row"), cells],
+                          how="horizontal").filter(unsent)  # fmt: skip
+        wide = pl.concat([wide, alone]).sort("_row", maintain_order=True)
+    return wide.drop("_row")
+
+
+def value_columns(wide: pl.DataFrame) -> list[str]:
+    """The `v<i>` columns of a wide payload, in field order."""
+    return sorted((c for c in wide.columns if c.startswith("v") and c[1:].isdigit()), key=lambda c: int(c[1:]))
+
+
+def expand(wide: pl.DataFrame, attributes: list[str]) -> pl.DataFrame:
+    """Wide payload rows as (profile_id, identity, attribute, value) rows (PAYLOAD_SCHEMA), sorted by
+    identity and attribute: identities are sorted once and each one's values laid out in attribute order."""
+    if not attributes or wide.is_empty():
+        return PAYLOAD_SCHEMA.to_frame()
+    order = sorted(range(len(attributes)), key=lambda i: attributes[i])
+    names = pl.Series([attributes[i] for i in order], dtype=pl.String)
+    rows = wide.filter(pl.col("identity").is_not_null()).sort("identity", maintain_order=True).select(
         "profile_id",
         "identity",
         pl.lit(names.implode()).first().alias("attribute"),
-        pl.concat_list([f"v{i}" for i in order]).alias("value"),
+        pl.concat_list([pl.col(f"v{i}") for i in order]).alias("value"),
     ).explode(["attribute", "value"])
     return rows.filter(pl.col("value").is_not_null()).select(PAYLOAD_SCHEMA.names()).cast(PAYLOAD_SCHEMA)
 
@@ -391,10 +436,8 @@ def build_payload(
     values, rebuilt, reason = _all_values(snapshot, connection, goal, inputs, previous, field_dead)
     dead += _with_identities(field_dead, sent_as)
     fingerprint = _fingerprint(snapshot, connection, goal)
-    rows = _long(values, sent_as, goal)
-    identity = pl.col("identity")  # rows are sorted by identity: count where it changes
-    count = rows.select(identity.ne_missing(identity.shift()).sum()).item() if rows.height else 0
-    return Payload(rows, dead, values.drop("_row"), fingerprint, rebuilt, reason, count)
+    attributes = [f.braze for f in goal.fields]
+    return Payload(_wide(values, sent_as), attributes, dead, fingerprint, rebuilt, reason)
 
 
 def _with_identities(letters: list[dict[str, Any]], sent_as: pl.DataFrame) -> list[dict[str, Any]]:
