@@ -21,7 +21,7 @@ from polars.testing import assert_frame_equal
 from pipeline import layout
 from pipeline.exports.members import members
 from pipeline.exports.payload import Previous, build_payload, expand
-from pipeline.exports.steps import read_payload, run_payload, run_segment_members
+from pipeline.exports.steps import differing, read_payload, run_payload, run_segment_members
 from pipeline.mapping import load_connection_file
 from pipeline.profiles import read_snapshot, write_snapshot
 from pipeline.profiles.report import DayReport
@@ -251,6 +251,35 @@ def test_values_built_from_a_snapshot_a_backfill_replaced_are_not_reused(tmp_pat
     assert "4242" in payload(D2).filter(pl.col("attribute") == "n")["value"].to_list()
     assert again["members_rebuilt"] == full.rebuilt == full.values["profile_id"].n_unique() > first["members_rebuilt"]
     assert "snapshot of 2026-11-01 was rebuilt" in again["rebuild_reason"]
+
+
+def test_a_store_written_one_row_per_attribute_is_read_and_rebuilt_with_the_reason(tmp_path: Path) -> None:
+    """A day whose payload.parquet is from before one row per member (a row per attribute, no
+    recorded mapping): its changes are still computed from it, and the next day rebuilds every
+    member, saying why."""
+    snapshot, connection, goal, _, interactions = _case(tmp_path, 7)
+    store = LocalStore(tmp_path / "store")
+    for day in (D1, D2):
+        write_snapshot(store, day, snapshot, DayReport(day))
+        write_parquet(store, layout.interactions(day), interactions)
+        run_segment_members(store, connection, goal, day)
+    run_payload(store, connection, goal, D1)
+    wide, attributes = read_payload(store, connection, goal, D1)
+    acknowledged = expand(wide, attributes or []).filter(pl.col("attribute") != "n").select(
+        "identity", "attribute", "value", as_of=pl.lit(D1)
+    )  # Braze holds every value but `n`
+    compared = sorted({f.braze for f in goal.fields})
+    new = differing(wide, attributes, acknowledged, compared)
+    write_parquet(store, layout.export_payload(connection.name, goal.name, D1), expand(wide, attributes or []))
+    old, names = read_payload(store, connection, goal, D1)
+    assert names is None  # now in the old layout: read as rows
+    assert old.height == new[0] == expand(wide, attributes or []).height
+    for got, want in zip(differing(old, names, acknowledged, compared)[1:], new[1:], strict=True):
+        assert_frame_equal(got.sort(got.columns), want.sort(want.columns))
+    assert "n" in new[1]["attribute"].to_list()  # identities whose `n` Braze lacks are expanded
+    day2 = run_payload(store, connection, goal, D2)
+    assert day2["members_rebuilt"] == read_payload(store, connection, goal, D2)[0]["profile_id"].n_unique()
+    assert "older format" in day2["rebuild_reason"]
 
 
 def test_fast_email_and_dob_patterns_accept_only_what_the_rules_accept() -> None:

@@ -63,17 +63,17 @@ def run_payload(store: ObjectStore, connection: Connection, goal: ExportGoal, da
     key = layout.export_payload(connection.name, goal.name, day)
     built_from = {FINGERPRINT: payload.fingerprint, SNAPSHOT: version or "", ATTRIBUTES: json.dumps(payload.attributes)}
     write_parquet(store, key, payload.wide, metadata=built_from)
-    wide = payload.wide
+    sent = payload.wide.filter(pl.col("identity").is_not_null())
     return {
         "members": current.height,
         "members_rebuilt": payload.rebuilt,
         "rebuild_reason": payload.reason,
-        "rows": sum(wide[c].count() for c in value_columns(wide)),  # (identity, attribute) values to compare
+        "rows": sum(sent[c].count() for c in value_columns(sent)),  # (identity, attribute) values to compare
         "identities": payload.identities,
         "dead_letters": len(payload.dead_letters),
         "key": key,
         "dead_letter_key": dead_key,
-        "frame": wide,
+        "frame": payload.wide,
     }
 
 
@@ -113,6 +113,20 @@ def read_payload(
     return frame, json.loads(metadata[ATTRIBUTES])
 
 
+def differing(
+    wide: pl.DataFrame, names: list[str] | None, acknowledged: pl.DataFrame, attributes: list[str]
+) -> tuple[int, pl.DataFrame, pl.DataFrame]:
+    """(payload values compared, payload rows, baseline rows) of the identities whose values of
+    `attributes` differ from the baseline's, from a payload as `read_payload` gives it."""
+    if names is None:  # a store from before one row per member: already rows
+        return wide.height, *narrow(wide, acknowledged, attributes)
+    kept = [i for i, name in enumerate(names) if name in attributes]
+    wide = wide.filter(pl.col("identity").is_not_null())  # members Braze would refuse every identifier of
+    rows = sum(wide[f"v{i}"].count() for i in kept)
+    wide = wide.select("profile_id", "identity", *(pl.col(f"v{i}").alias(f"v{j}") for j, i in enumerate(kept)))
+    return rows, *narrow_wide(wide, [names[i] for i in kept], acknowledged)
+
+
 def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportGoal, day: str) -> dict[str, Any]:
     """Diff the day's payload against the newest acknowledged baseline, whichever day pushed it.
 
@@ -124,14 +138,7 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
     version = baseline_version(store, connection.name, goal.name)
     acknowledged = read_baseline(store, connection.name, goal.name)
     attributes = sorted({f.braze for f in goal.fields})
-    if names is None:  # a store from before one row per member
-        rows = wide.height
-        payload, baseline = narrow(wide, acknowledged, attributes)
-    else:
-        kept = [i for i, name in enumerate(names) if name in attributes]
-        rows = sum(wide[f"v{i}"].count() for i in kept)
-        wide = wide.select("profile_id", "identity", *(pl.col(f"v{i}").alias(f"v{j}") for j, i in enumerate(kept)))
-        payload, baseline = narrow_wide(wide, [names[i] for i in kept], acknowledged)
+    rows, payload, baseline = differing(wide, names, acknowledged, attributes)
     diff = diff_payload(payload, baseline, attributes=attributes, day=day, delta=goal.delta, on_leave=goal.on_leave)
     changes = diff.changes
     write_parquet(store, layout.export_held_back(connection.name, goal.name, day), diff.held_back)
