@@ -55,14 +55,25 @@ def narrow(payload: pl.DataFrame, baseline: pl.DataFrame, attributes: list[str])
     return payload.filter(pl.col("identity").is_in(differing)), held.filter(pl.col("identity").is_in(differing))
 
 
-def _summed(frame: pl.DataFrame, cells: list[pl.Expr]) -> pl.DataFrame:
-    """Per identity, two 64-bit sums (different seeds) of the hashes of its (attribute, value) `cells`."""
-    def total(seed: int) -> pl.Expr:
-        hashes = [pl.when(cell.struct.field("value").is_not_null()).then(cell.hash(seed)) for cell in cells]
-        return pl.sum_horizontal(*hashes).fill_null(0).cast(pl.UInt64)
+SEED = 0x5EED_0001
 
-    keyed = frame.select("identity", total(0x5EED_0001).alias("k1"), total(0x5EED_0002).alias("k2"))
-    return keyed.group_by("identity").agg(pl.col("k1").sum(), pl.col("k2").sum())
+
+def _per_identity(frame: pl.DataFrame, cells: list[pl.Expr]) -> pl.DataFrame:
+    """Per row of `frame`: `identity`, the 64-bit hash of the identity (`i`) and the wrapping sum of
+    the hashes of the row's (attribute, value) `cells` that hold a value (`k`)."""
+    hashes = [pl.when(cell.struct.field("value").is_not_null()).then(cell.hash(SEED)) for cell in cells]
+    total = pl.sum_horizontal(*hashes).fill_null(0).cast(pl.UInt64) if len(hashes) > 1 else hashes[0].fill_null(0)
+    return frame.select("identity", pl.col("identity").hash(SEED).alias("i"), total.alias("k"))
+
+
+def _sum_by_identity(rows: pl.DataFrame) -> pl.DataFrame:
+    """`_per_identity` rows added up per identity. The baseline is kept sorted by identity: then
+    each identity's sum is the difference of a running sum at its last row (no hash grouping)."""
+    if not rows["identity"].is_sorted():
+        return rows.group_by("identity").agg(pl.col("i").first(), pl.col("k").sum())
+    last = pl.col("identity").ne_missing(pl.col("identity").shift(-1))
+    running = rows.with_columns(pl.col("k").cum_sum()).filter(last)
+    return running.with_columns(pl.col("k") - pl.col("k").shift(1).fill_null(0))
 
 
 def narrow_wide(
@@ -71,24 +82,27 @@ def narrow_wide(
     """The payload rows (`payload.expand`) and baseline rows of the identities whose values differ.
 
     `wide` is the payload as `export_payload` writes it: one row per identity, `v<i>` the value of
-    Braze attribute `attributes[i]`. Each identity's values are summarised on both sides as two
-    64-bit sums of the hashes of its (attribute, value) pairs, so equal sets of values give equal
-    sums whatever their order or layout; only identities whose sums differ (~2% on a usual day)
-    are expanded to rows. A collision would need ~2^64 identities. The baseline's removals (null
-    values) leave the sums alone: an identity whose payload lacks the attribute then has nothing
-    to send for it either.
+    Braze attribute `attributes[i]`. Each identity's values are summarised on both sides as the
+    wrapping sum of the 64-bit hashes of its (attribute, value) pairs, so equal sets of values give
+    equal sums whatever their order or layout, and compared with the identity's own hash: only
+    identities whose summaries differ (~2-4% on a usual day) are expanded to rows. A changed
+    identity is missed only if its sums collide, a chance of 2^-64 each. The baseline's removals
+    (null values) and attributes the goal does not send leave the sums alone: an identity whose
+    payload lacks the attribute then has nothing to send for it either. An identity sent for two
+    members has a row each, and is compared whenever either row differs.
     """
     wanted = sorted(set(attributes))
-    held = baseline.filter(pl.col("attribute").is_in(wanted))
-    cell = [pl.struct(pl.lit(a, pl.String).alias("attribute"), pl.col(f"v{i}").alias("value"))
-            for i, a in enumerate(attributes)]  # fmt: skip
-    ours = _summed(wide.filter(pl.col("identity").is_not_null()), cell)  # null: a member never sent
-    theirs = _summed(held.filter(pl.col("value").is_not_null()), [pl.struct("attribute", "value")])
-    keys = ["identity", "k1", "k2"]
+    cells = [pl.struct(pl.lit(a, pl.String).alias("attribute"), pl.col(f"v{i}").alias("value"))
+             for i, a in enumerate(attributes)]  # fmt: skip
+    ours = _per_identity(wide.filter(pl.col("identity").is_not_null()), cells)  # null: a member never sent
+    compared = pl.when(pl.col("attribute").is_in(wanted)).then(pl.col("value"))
+    theirs = _sum_by_identity(_per_identity(baseline, [pl.struct("attribute", compared.alias("value"))]))
+    keys = ["i", "k"]
     apart = pl.concat([ours.join(theirs, on=keys, how="anti"), theirs.join(ours, on=keys, how="anti")])
     differing = apart["identity"].unique().implode()
     rows = expand(wide.filter(pl.col("identity").is_in(differing)), attributes)
-    return rows, held.filter(pl.col("identity").is_in(differing))
+    held = baseline.filter(pl.col("identity").is_in(differing), pl.col("attribute").is_in(wanted))
+    return rows, held
 
 
 class Diff(NamedTuple):

@@ -69,6 +69,14 @@ def positions(sorted_ids: pl.Series, ids: pl.Series) -> pl.Series:
     return pl.select(pl.when(sorted_ids.gather(at) == ids).then(at)).to_series().alias("row")
 
 
+def _member_rows(members: pl.Series, ids: pl.Series) -> pl.Series:
+    """`positions(members, ids)` for sorted `ids` with runs (a profile's several identifiers):
+    each distinct id is looked up once."""
+    runs = ids.rle_id()
+    starts = pl.select(pl.arg_where(runs.ne_missing(runs.shift()))).to_series()
+    return positions(members, ids.gather(starts)).gather(runs).alias("_row")
+
+
 def by_profile(frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` sorted by profile_id (snapshot files already are: then this only checks)."""
     return frame if frame["profile_id"].is_sorted() else frame.sort("profile_id", maintain_order=True)
@@ -182,8 +190,8 @@ def _raw_inputs(
                 prop = _property(source, connection)
                 columns.append(pl.col(prop).alias(name) if prop in wanted else pl.lit(None).alias(name))
             case "identifier":
-                first = identifiers.filter(pl.col("kind") == source.identifier).unique("_row", keep="first",
-                                                                                       maintain_order=True)  # fmt: skip
+                held = identifiers.filter(pl.col("kind") == source.identifier)  # sorted: a member's smallest first
+                first = held.filter(pl.col("_row").ne_missing(pl.col("_row").shift()))
                 column = pl.repeat(None, n, dtype=pl.String, eager=True).alias(f"_id{i}")
                 column.scatter(first["_row"], first["value"])
                 frame = frame.with_columns(column)
@@ -215,10 +223,15 @@ def _field_text(export_field: Any, raw: pl.Expr, dtype: pl.DataType, connection:
     if source.kind == "permission":
         if dtype != pl.String:
             return Encoded(pl.lit(None, pl.String), pl.lit(False))
+        # A handful of levels: each level's text is settled once, then looked up per member.
         levels = connection.permission(source.permission).levels
-        state = raw.replace_strict(levels, default=None, return_dtype=pl.String)
-        text, fast = encoded(state, pl.String(), attribute)
-        return Encoded(text, fast & state.is_not_null())
+        states = pl.DataFrame({"level": list(levels), "state": list(levels.values())},
+                              schema={"level": pl.String, "state": pl.String})  # fmt: skip
+        state_text, state_fast = encoded(pl.col("state"), pl.String(), attribute)
+        settled = states.select("level", state_text.alias("text"), state_fast.alias("fast")).filter("fast")
+        text = raw.replace_strict(dict(settled.select("level", "text").iter_rows()), default=None,
+                                  return_dtype=pl.String)  # fmt: skip
+        return Encoded(text, text.is_not_null())
     if source.kind == "static":
         return _static(source.static, attribute)
     return encoded(raw, dtype, attribute)
@@ -420,7 +433,7 @@ def build_payload(
     dead: list[dict[str, Any]] = []
     members = by_profile(members)
     identifiers = by_profile(snapshot.identifiers)
-    identifiers = identifiers.with_columns(positions(members["profile_id"], identifiers["profile_id"]).alias("_row"))
+    identifiers = identifiers.with_columns(_member_rows(members["profile_id"], identifiers["profile_id"]))
     identifiers = identifiers.filter(pl.col("_row").is_not_null())
     held = identities(identifiers, goal)
     sent_as = _identities(held, dead)

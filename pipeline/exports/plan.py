@@ -89,7 +89,8 @@ def joined_and_left(store: ObjectStore, connection: str, goal: str, day: str, no
         if previous_day
         else pl.Series("profile_id", [], pl.String)
     )
-    return int((~now.is_in(before.implode())).sum()), int((~before.is_in(now.implode())).sum())
+    both = int(now.is_in(before.implode()).sum())  # members are unique on each day
+    return now.len() - both, before.len() - both
 
 
 def make_plan(
