@@ -123,6 +123,6 @@ def test_the_wide_payload_diffs_exactly_as_its_rows_do(seed: int) -> None:
             want = diff_payload(*narrow(rows, held, attributes), **options)  # type: ignore[arg-type]
             assert want.changes.height and want.held_back.height
             for acknowledged in (held, held.sample(fraction=1, shuffle=True, seed=seed)):  # sorted, as kept, or not
-                got = diff_payload(*narrow_wide(wide, attributes, acknowledged), **options)  # type: ignore[arg-type]
+                got = diff_payload(*narrow_wide(wide, attributes, acknowledged), **options, narrowed=True)  # type: ignore[arg-type]
                 assert_frame_equal(got.changes, want.changes)
                 assert_frame_equal(got.held_back, want.held_back)

@@ -94,14 +94,16 @@ def narrow_wide(
     wanted = sorted(set(attributes))
     cells = [pl.struct(pl.lit(a, pl.String).alias("attribute"), pl.col(f"v{i}").alias("value"))
              for i, a in enumerate(attributes)]  # fmt: skip
-    ours = _per_identity(wide.filter(pl.col("identity").is_not_null()), cells)  # null: a member never sent
+    sent = wide.filter(pl.col("identity").is_not_null())  # null: a member never sent
+    ours = _per_identity(sent, cells)
     compared = pl.when(pl.col("attribute").is_in(wanted)).then(pl.col("value"))
-    theirs = _sum_by_identity(_per_identity(baseline, [pl.struct("attribute", compared.alias("value"))]))
+    per_row = _per_identity(baseline, [pl.struct("attribute", compared.alias("value"))])
+    theirs = _sum_by_identity(per_row)
     keys = ["i", "k"]
     apart = pl.concat([ours.join(theirs, on=keys, how="anti"), theirs.join(ours, on=keys, how="anti")])
-    differing = apart["identity"].unique().implode()
-    rows = expand(wide.filter(pl.col("identity").is_in(differing)), attributes)
-    held = baseline.filter(pl.col("identity").is_in(differing), pl.col("attribute").is_in(wanted))
+    differing = apart["i"].unique().implode()  # by the identity's hash: a collision only adds an identity
+    rows = expand(sent.filter(ours["i"].is_in(differing)), attributes)
+    held = baseline.filter(per_row["i"].is_in(differing)).filter(pl.col("attribute").is_in(wanted))
     return rows, held
 
 
@@ -118,6 +120,7 @@ def diff_payload(
     day: str,
     delta: Literal["attributes", "profiles"] = "attributes",
     on_leave: Literal["ignore", "clear"] = "ignore",
+    narrowed: bool = False,
 ) -> Diff:
     """Rows to send for `day`'s payload: new or changed values, and nulls for values that disappeared.
 
@@ -125,9 +128,11 @@ def diff_payload(
     `attributes` mode sends only the differing keys; `profiles` mode sends every mapped
     attribute of an identity that has any difference (BlueConic's behaviour). Identities no
     longer in the payload left the segment: ignored, or cleared with `on_leave: clear`.
-    Differing rows whose baseline value is as of a day after `day` are held back.
+    Differing rows whose baseline value is as of a day after `day` are held back. `narrowed`: the
+    frames are already cut to differing identities (`narrow`, `narrow_wide`).
     """
-    payload, baseline = narrow(payload, baseline, attributes)
+    if not narrowed:
+        payload, baseline = narrow(payload, baseline, attributes)
     held = baseline.select(
         "identity", "attribute", pl.col("value").alias("previous"), "as_of"
     )

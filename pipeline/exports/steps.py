@@ -139,14 +139,15 @@ def run_export_changes(store: ObjectStore, connection: Connection, goal: ExportG
     acknowledged = read_baseline(store, connection.name, goal.name)
     attributes = sorted({f.braze for f in goal.fields})
     rows, payload, baseline = differing(wide, names, acknowledged, attributes)
-    diff = diff_payload(payload, baseline, attributes=attributes, day=day, delta=goal.delta, on_leave=goal.on_leave)
+    options: dict[str, Any] = {"attributes": attributes, "day": day, "on_leave": goal.on_leave, "narrowed": True}
+    diff = diff_payload(payload, baseline, delta=goal.delta, **options)
     changes = diff.changes
     write_parquet(store, layout.export_held_back(connection.name, goal.name, day), diff.held_back)
     key = layout.export_changes(connection.name, goal.name, day)
     write_parquet(store, key, changes)
     basis = {"baseline_version": version, "held_back": diff.held_back.height}
     store.write_bytes(layout.export_basis(connection.name, goal.name, day), json.dumps(basis).encode())
-    full = diff_payload(payload, baseline, attributes=attributes, day=day, delta="profiles", on_leave=goal.on_leave)
+    full = diff_payload(payload, baseline, delta="profiles", **options)
     users = changes["identity"].n_unique()
     plan = make_plan(store, connection.name, goal.name, day, changes, acknowledged)
     return {
