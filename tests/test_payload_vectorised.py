@@ -139,13 +139,23 @@ def _case(tmp_path: Path, seed: int) -> tuple[Any, ...]:
     return snapshot, connection, goal, members(snapshot, connection, goal), _interactions(identifiers, rng)
 
 
+SNAPSHOT_REST = ("identifiers", "sum_basis", "merges", "quarantine")
+
+
 def _letters(letters: list[dict[str, Any]]) -> list[str]:
     return sorted(repr(sorted(d.items())) for d in letters)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_the_polars_builder_matches_the_python_one_byte_for_byte(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "every_profile_identified"), [(1, False), (2, False), (3, True)])
+def test_the_polars_builder_matches_the_python_one_byte_for_byte(
+    tmp_path: Path, seed: int, every_profile_identified: bool
+) -> None:
+    """With every profile holding an identifier, identifiers are placed by their runs, not searched."""
     snapshot, connection, goal, current, interactions = _case(tmp_path, seed)
+    if every_profile_identified:
+        held = snapshot.profiles["profile_id"].is_in(snapshot.identifiers["profile_id"].implode())
+        snapshot = Snapshot(snapshot.profiles.filter(held), *(getattr(snapshot, f) for f in SNAPSHOT_REST))
+        current = members(snapshot, connection, goal)
     want = payload_reference.build_payload(snapshot, connection, goal, current, interactions)
     got = build_payload(snapshot, connection, goal, current, interactions)
     assert want.rows.height > 3000 and len(want.dead_letters) > 300  # the case exercises both outcomes

@@ -69,12 +69,21 @@ def positions(sorted_ids: pl.Series, ids: pl.Series) -> pl.Series:
     return pl.select(pl.when(sorted_ids.gather(at) == ids).then(at)).to_series().alias("row")
 
 
-def _member_rows(members: pl.Series, ids: pl.Series) -> pl.Series:
-    """`positions(members, ids)` for sorted `ids` with runs (a profile's several identifiers):
-    each distinct id is looked up once."""
+def _member_rows(profiles: pl.Series, at: pl.Series, members: pl.Series, ids: pl.Series) -> pl.Series:
+    """The member row of each identifier (sorted `ids`, a profile's several in a run), null for
+    non-members. `at` is each member's row in `profiles` (sorted, unique).
+
+    When the identifiers' runs are exactly the profiles in order (every profile holds one, as
+    usual), a run's number is its profile's row and the member row a lookup by integer; otherwise
+    each distinct id is found by binary search."""
     runs = ids.rle_id()
     starts = pl.select(pl.arg_where(runs.ne_missing(runs.shift()))).to_series()
-    return positions(members, ids.gather(starts)).gather(runs).alias("_row")
+    heads = ids.gather(starts)
+    if heads.len() == profiles.len() and not at.null_count() and bool((heads == profiles).all()):
+        member_of = pl.repeat(None, profiles.len(), dtype=pl.UInt32, eager=True)
+        member_of.scatter(at, pl.int_range(at.len(), dtype=pl.UInt32, eager=True))
+        return member_of.gather(runs).alias("_row")
+    return positions(members, heads).gather(runs).alias("_row")
 
 
 def by_profile(frame: pl.DataFrame) -> pl.DataFrame:
@@ -170,13 +179,13 @@ def reads(connection: Connection, goal: ExportGoal) -> tuple[set[str], set[str] 
 
 def _raw_inputs(
     snapshot: Snapshot, goal: ExportGoal, connection: Connection, members: pl.DataFrame, identifiers: pl.DataFrame,
-    interactions: pl.DataFrame | None,
+    interactions: pl.DataFrame | None, at: pl.Series,
 ) -> pl.DataFrame:
     """One row per member (in `members` order): `profile_id`, `_row` (its row in `members`),
-    `_updated`, and each field's raw value as `r<i>`. `identifiers` carry their member's `_row`."""
+    `_updated`, and each field's raw value as `r<i>`. `identifiers` carry their member's `_row`;
+    `at` is each member's row in the snapshot's profiles."""
     profiles = by_profile(snapshot.profiles)
     n = members.height
-    at = positions(profiles["profile_id"], members["profile_id"])
     wanted = {_property(f.source, connection) for f in goal.fields if f.source.kind in ("property", "permission")}
     wanted = {w for w in wanted if w in profiles.columns}
     frame = pl.concat([members.select("profile_id", pl.col(SEGMENTS).alias("_segments"),
@@ -433,7 +442,10 @@ def build_payload(
     dead: list[dict[str, Any]] = []
     members = by_profile(members)
     identifiers = by_profile(snapshot.identifiers)
-    identifiers = identifiers.with_columns(_member_rows(members["profile_id"], identifiers["profile_id"]))
+    profiles = by_profile(snapshot.profiles)
+    at = positions(profiles["profile_id"], members["profile_id"])
+    ids = identifiers["profile_id"]
+    identifiers = identifiers.with_columns(_member_rows(profiles["profile_id"], at, members["profile_id"], ids))
     identifiers = identifiers.filter(pl.col("_row").is_not_null())
     held = identities(identifiers, goal)
     sent_as = _identities(held, dead)
@@ -445,7 +457,7 @@ def build_payload(
     missing = members.filter(~has)["profile_id"].to_list()
     dead += [_dead(p, None, None, f"no export identifier ({wanted})") for p in missing]
     field_dead: list[dict[str, Any]] = []
-    inputs = _raw_inputs(snapshot, goal, connection, members, identifiers, interactions).filter(has)
+    inputs = _raw_inputs(snapshot, goal, connection, members, identifiers, interactions, at).filter(has)
     values, rebuilt, reason = _all_values(snapshot, connection, goal, inputs, previous, field_dead)
     dead += _with_identities(field_dead, sent_as)
     fingerprint = _fingerprint(snapshot, connection, goal)
