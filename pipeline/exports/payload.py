@@ -15,6 +15,7 @@ validity only the Python definition in `values` can settle (see `encode`) are do
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,20 +180,24 @@ def reads(connection: Connection, goal: ExportGoal) -> tuple[set[str], set[str] 
 
 def _raw_inputs(
     snapshot: Snapshot, goal: ExportGoal, connection: Connection, members: pl.DataFrame, identifiers: pl.DataFrame,
-    interactions: pl.DataFrame | None, at: pl.Series,
+    interactions: pl.DataFrame | None, at: pl.Series, fields: list[int], rows: pl.Series,
 ) -> pl.DataFrame:
-    """One row per member (in `members` order): `profile_id`, `_row` (its row in `members`),
-    `_updated`, and each field's raw value as `r<i>`. `identifiers` carry their member's `_row`;
-    `at` is each member's row in the snapshot's profiles."""
+    """One row per member at `rows` of `members` (in that order): `profile_id`, `_row` (its row in
+    `members`), `_updated`, and the raw value of each of `fields` as `r<i>`. `identifiers` carry
+    their member's `_row`; `at` is each member's row in the snapshot's profiles. Only the rows
+    asked for are gathered: on a usual day that is the few members being rebuilt."""
     profiles = by_profile(snapshot.profiles)
     n = members.height
-    wanted = {_property(f.source, connection) for f in goal.fields if f.source.kind in ("property", "permission")}
+    read = [goal.fields[i] for i in fields]
+    wanted = {_property(f.source, connection) for f in read if f.source.kind in ("property", "permission")}
     wanted = {w for w in wanted if w in profiles.columns}
-    frame = pl.concat([members.select("profile_id", pl.col(SEGMENTS).alias("_segments"),
-                                      pl.int_range(n, dtype=pl.UInt32).alias("_row")),
-                       profiles.select(UPDATED, *sorted(wanted)).gather(at)], how="horizontal")  # fmt: skip
+    row = pl.int_range(n, dtype=pl.UInt32).alias("_row")
+    own = members.select("profile_id", pl.col(SEGMENTS).alias("_segments"), row)
+    frame = pl.concat([own.gather(rows), profiles.select(UPDATED, *sorted(wanted)).gather(at.gather(rows))],
+                      how="horizontal")  # fmt: skip
     columns = []
-    for i, export_field in enumerate(goal.fields):
+    for i in fields:
+        export_field = goal.fields[i]
         source, name = export_field.source, f"r{i}"
         match source.kind:
             case "property" | "permission":
@@ -203,7 +208,7 @@ def _raw_inputs(
                 first = held.filter(pl.col("_row").ne_missing(pl.col("_row").shift()))
                 column = pl.repeat(None, n, dtype=pl.String, eager=True).alias(f"_id{i}")
                 column.scatter(first["_row"], first["value"])
-                frame = frame.with_columns(column)
+                frame = frame.with_columns(column.gather(rows))
                 columns.append(pl.col(f"_id{i}").alias(name))
             case "segments":
                 columns.append(pl.col("_segments").alias(name))
@@ -317,14 +322,20 @@ class Previous:
         return None
 
 
+Raw = Callable[[list[int], pl.Series], pl.DataFrame]  # `_raw_inputs` of some fields at some rows
+
+
 def _all_values(
-    snapshot: Snapshot, connection: Connection, goal: ExportGoal, inputs: pl.DataFrame,
+    snapshot: Snapshot, connection: Connection, goal: ExportGoal, base: pl.DataFrame, raw: Raw,
     previous: Previous | None, dead: list[dict[str, Any]],
 ) -> tuple[pl.DataFrame, int, str]:
-    """`profile_id`, `v<i>`, `x<i>` for every member in `inputs`, how many members were rebuilt and why."""
+    """`profile_id`, `_row`, `v<i>`, `x<i>` for every member in `base` (`profile_id`, `_row`,
+    `_updated`), how many members were rebuilt and why. `raw(fields, rows)` gives the raw values
+    of `fields` at `rows` of `base`: only the members being rebuilt are read."""
     cached = [i for i, f in enumerate(goal.fields) if f.source.kind in CACHED_SOURCES]
     always = [i for i in range(len(goal.fields)) if i not in cached]
-    fresh = _values(inputs, goal, always, connection, dead)
+    every = pl.int_range(base.height, dtype=pl.UInt32, eager=True)
+    fresh = _values(raw(always, every), goal, always, connection, dead) if always else pl.DataFrame()
     if previous is None:
         reason = "no earlier day's values"
     elif not cached:
@@ -332,27 +343,31 @@ def _all_values(
     else:
         reason = previous.unusable(_fingerprint(snapshot, connection, goal)) or ""
     if reason:
-        return pl.concat([inputs.select("profile_id", "_row"), fresh, _values(inputs, goal, cached, connection, dead)],
-                         how="horizontal"), inputs.height, reason  # fmt: skip
+        built = _values(raw(cached, every), goal, cached, connection, dead) if cached else pl.DataFrame()
+        return pl.concat([base.select("profile_id", "_row"), fresh, built], how="horizontal"), base.height, reason
     assert previous is not None
     kept = _per_member(by_profile(previous.values))
-    at = positions(kept["profile_id"], inputs["profile_id"])
+    at = positions(kept["profile_id"], base["profile_id"])
     names = [f"{c}{i}" for i in cached for c in "vx"]
-    old = pl.concat([inputs.select("_updated"), kept.select(*names).gather(at)], how="horizontal")
+    old = pl.concat([base.select("_updated"), kept.select(*names).gather(at)], how="horizontal")
     changed = (pl.col("_updated") > pl.lit(previous.day).str.to_date()).fill_null(True)
     stale = pl.lit(at.is_null()) | changed  # a joiner, or a profile changed since that day
-    old = old.with_columns(stale.alias("_stale"))
+    # a value refused before is checked again, so its dead letter is written again
+    again = {i: pl.col("_stale") | pl.col(f"x{i}").fill_null(False) for i in cached}
+    old = old.with_columns(stale.alias("_stale")).with_columns(pl.any_horizontal(*again.values()).alias("_again"))
+    needed = old.select(pl.arg_where("_again")).to_series().cast(pl.UInt32)
+    inputs = raw(cached, needed)  # the members some value of which is rebuilt
     columns = []
-    for i in cached:  # a value refused before is checked again, so its dead letter is written again
-        rows = old.select(pl.arg_where(pl.col("_stale") | pl.col(f"x{i}").fill_null(False))).to_series()
-        rebuilt = _values(inputs[rows], goal, [i], connection, dead)
+    for i in cached:
+        rows = old.select(pl.arg_where(again[i])).to_series().cast(pl.UInt32)
+        rebuilt = _values(inputs[needed.search_sorted(rows)], goal, [i], connection, dead)
         for name in (f"v{i}", f"x{i}"):
             column = (old[name].fill_null(False) if name.startswith("x") else old[name]).clone()
             column.scatter(rows, rebuilt[name])
             columns.append(column)
     stale_rows = int(old["_stale"].sum())
     reason = f"joined, left or changed since {previous.day}"
-    return pl.concat([inputs.select("profile_id", "_row"), fresh, pl.DataFrame(columns)], how="horizontal"), \
+    return pl.concat([base.select("profile_id", "_row"), fresh, pl.DataFrame(columns)], how="horizontal"), \
         stale_rows, reason  # fmt: skip
 
 
@@ -457,8 +472,15 @@ def build_payload(
     missing = members.filter(~has)["profile_id"].to_list()
     dead += [_dead(p, None, None, f"no export identifier ({wanted})") for p in missing]
     field_dead: list[dict[str, Any]] = []
-    inputs = _raw_inputs(snapshot, goal, connection, members, identifiers, interactions, at).filter(has)
-    values, rebuilt, reason = _all_values(snapshot, connection, goal, inputs, previous, field_dead)
+    sending = pl.select(pl.arg_where(has)).to_series().cast(pl.UInt32)  # members with an export identifier
+    base = pl.concat([members.select("profile_id").gather(sending), sending.alias("_row").to_frame(),
+                      profiles.select(UPDATED).gather(at.gather(sending))], how="horizontal")  # fmt: skip
+
+    def raw(fields: list[int], rows: pl.Series) -> pl.DataFrame:
+        return _raw_inputs(snapshot, goal, connection, members, identifiers, interactions, at, fields,
+                           sending.gather(rows))  # fmt: skip
+
+    values, rebuilt, reason = _all_values(snapshot, connection, goal, base, raw, previous, field_dead)
     dead += _with_identities(field_dead, sent_as)
     fingerprint = _fingerprint(snapshot, connection, goal)
     attributes = [f.braze for f in goal.fields]
