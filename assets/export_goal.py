@@ -98,10 +98,10 @@ it is in (for the `segments` value source).""",
         key=payload_key,
         deps=[members_key, *([interactions] if interactions and uses_interactions(goal) else [])],
         kinds={"polars"},
-        code_version="1",
+        code_version="2",
         required_resource_keys={store},
         metadata=payload_metadata(connection, goal, profiles, interactions),
-        description="""Braze-typed attribute values for every member, one row per user and attribute.
+        description="""Braze-typed attribute values for every member, one row per user, one column per attribute.
 
 Values are checked against Braze's limits here (text ≤ 255 characters, arrays ≤ 500 distinct
 values, e-mail syntax, subscription states, identifier sizes); a value Braze would refuse goes
@@ -135,8 +135,9 @@ last computed payload, so a failed or rejected push is resent in full next time.
 the newest state Braze acknowledged, each value as of the day it came from: a value Braze holds
 from a later day is held back (`held_back`), so re-running an old day never sends older data
 over newer. The metadata forecasts requests and data points before anything is sent, checks them
-against the goal's budget, and previews the plan (`plan.parquet`, `plan.csv`: each user and
-attribute with the acknowledged and the new value), the reviewable dry run of the push.""",
+against the goal's budget, and previews the plan (`plan.parquet`: each user and attribute with
+the acknowledged and the new value; `profilesync plan` also writes it as `plan.csv`), the
+reviewable dry run of the push.""",
         **common,
     )
     def export_changes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -151,8 +152,7 @@ attribute with the acknowledged and the new value), the reviewable dry run of th
                 **counts(result, "data_points_forecast", "data_points_full_profile"),
                 **counts(result["plan"].counts(), "members", "joiners", "leavers", "dead_letters"),
                 "uri": dg.MetadataValue.path(target.uri(result["key"])),
-                "plan": dg.MetadataValue.path(target.uri(result["plan_keys"][0])),
-                "plan_csv": dg.MetadataValue.path(target.uri(result["plan_keys"][1])),
+                "plan": dg.MetadataValue.path(target.uri(result["plan_key"])),
                 "budget": dg.MetadataValue.md(
                     "; ".join(result["over_budget"]) or ("_within budget_" if goal.budget else "_no budget_")
                 ),

@@ -120,13 +120,14 @@ def _snapshots(users: int):
 def ensure_data(root: Path, users: int) -> float:
     """Profiles, members and the acknowledged baseline of day 1, unless already there; seconds spent."""
     marker = root / "generated.json"
-    wanted = {"users": users, "format": 2}  # 2: snapshot manifests record file digests
+    wanted = {"users": users, "format": 3}  # 2: snapshot manifests record file digests; 3: one payload row per member
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         return 0.0
     import polars as pl
 
     from pipeline import layout
-    from pipeline.exports.steps import run_payload, run_segment_members
+    from pipeline.exports.payload import expand
+    from pipeline.exports.steps import read_payload, run_payload, run_segment_members
     from pipeline.profiles import DayReport, write_snapshot
     from pipeline.storage import open_store
     from pipeline.storage.parquet import write_parquet
@@ -140,7 +141,9 @@ def ensure_data(root: Path, users: int) -> float:
     connection, goal = _goal(root)
     for day in (DAY1, DAY2):
         run_segment_members(store, connection, goal, day)
-    payload = run_payload(store, connection, goal, DAY1)["frame"]
+    run_payload(store, connection, goal, DAY1)
+    wide, attributes = read_payload(store, connection, goal, DAY1)
+    payload = expand(wide, attributes or [])
     write_parquet(store, layout.baseline(connection.name, goal.name),
                   payload.select("identity", "attribute", "value", as_of=pl.lit(DAY1)))  # fmt: skip
     marker.write_text(json.dumps(wanted))

@@ -63,15 +63,12 @@ def segment_members(connection: str, goal: str, day: str) -> str:
     return step_file(connection, goal, "segment_members", day, MEMBERS_FILE)
 
 
+PAYLOAD_FILE = "payload.parquet"  # one row per (member, identity); the next day reuses its values where nothing changed
+# Stores written before one row per member also hold `values.parquet` there: no longer read.
+
+
 def export_payload(connection: str, goal: str, day: str) -> str:
-    return step_file(connection, goal, "export_payload", day, "payload.parquet")
-
-
-VALUES_FILE = "values.parquet"  # each member's value texts, which the next day reuses where nothing changed
-
-
-def export_values(connection: str, goal: str, day: str) -> str:
-    return step_file(connection, goal, "export_payload", day, VALUES_FILE)
+    return step_file(connection, goal, "export_payload", day, PAYLOAD_FILE)
 
 
 def export_dead_letter(connection: str, goal: str, day: str) -> str:

@@ -83,3 +83,46 @@ def test_a_leaver_is_not_cleared_by_an_old_day_when_a_later_day_set_its_value() 
     expected = changes((U2, "tier", None, '"silver"'), (U3, "tier", '"gold"', None))
     assert_frame_equal(diff.changes.drop("profile_id"), expected.drop("profile_id"))  # leavers have no profile id
     assert_frame_equal(diff.held_back.drop("profile_id"), changes((U1, "tier", None, '"gold"')).drop("profile_id"))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_wide_payload_diffs_exactly_as_its_rows_do(seed: int) -> None:
+    """`narrow_wide` (one row per identity, only differing identities expanded) gives the diff the
+    (identity, attribute, value) rows give, on random days: values kept, changed, added, removed,
+    removals Braze accepted, values as of a later day, leavers, members never sent, subscriptions."""
+    import random
+
+    from pipeline.exports.changes import narrow, narrow_wide
+    from pipeline.exports.payload import expand
+
+    rng = random.Random(seed)
+    attributes = ["cdp_points", "email_subscribe", "tier"]
+    values = ['"gold"', '"silver"', "1", "2", '"opted_in"', '"unsubscribed"']
+
+    def pick() -> str | None:
+        return rng.choice(values) if rng.random() < 0.7 else None
+
+    wide_rows = [(f"p{i:03d}", f'{{"external_id":"u{i}"}}' if i % 17 else None, *(pick() for _ in attributes))
+                 for i in range(300)]  # fmt: skip
+    wide = pl.DataFrame(wide_rows, schema=["profile_id", "identity", "v0", "v1", "v2"], orient="row")
+    rows = expand(wide, attributes)
+    acknowledged = []
+    for identity, attribute, value in rows.select("identity", "attribute", "value").iter_rows():
+        draw = rng.random()
+        if draw < 0.8:
+            acknowledged.append((identity, attribute, value, rng.choice([D1, D2, D3])))
+        elif draw < 0.9:
+            acknowledged.append((identity, attribute, pick(), rng.choice([D1, D3])))
+    acknowledged += [(f'{{"external_id":"gone{i}"}}', rng.choice(attributes), pick(), D1) for i in range(20)]
+    acknowledged += [(f'{{"external_id":"u{i}"}}', "tier", None, D1) for i in range(300, 310)]
+    held = baseline(*acknowledged).sort("identity", "attribute")
+    assert held["value"].null_count() and rows.height > 400  # the case has removals and values to compare
+    for delta in ("attributes", "profiles"):
+        for on_leave in ("ignore", "clear"):
+            options = {"attributes": attributes, "day": D2, "delta": delta, "on_leave": on_leave}
+            want = diff_payload(*narrow(rows, held, attributes), **options)  # type: ignore[arg-type]
+            assert want.changes.height and want.held_back.height
+            for acknowledged in (held, held.sample(fraction=1, shuffle=True, seed=seed)):  # sorted, as kept, or not
+                got = diff_payload(*narrow_wide(wide, attributes, acknowledged), **options, narrowed=True)  # type: ignore[arg-type]
+                assert_frame_equal(got.changes, want.changes)
+                assert_frame_equal(got.held_back, want.held_back)

@@ -20,8 +20,8 @@ from polars.testing import assert_frame_equal
 
 from pipeline import layout
 from pipeline.exports.members import members
-from pipeline.exports.payload import Previous, build_payload
-from pipeline.exports.steps import run_payload, run_segment_members
+from pipeline.exports.payload import Previous, build_payload, expand
+from pipeline.exports.steps import differing, read_payload, run_payload, run_segment_members
 from pipeline.mapping import load_connection_file
 from pipeline.profiles import read_snapshot, write_snapshot
 from pipeline.profiles.report import DayReport
@@ -139,13 +139,23 @@ def _case(tmp_path: Path, seed: int) -> tuple[Any, ...]:
     return snapshot, connection, goal, members(snapshot, connection, goal), _interactions(identifiers, rng)
 
 
+SNAPSHOT_REST = ("identifiers", "sum_basis", "merges", "quarantine")
+
+
 def _letters(letters: list[dict[str, Any]]) -> list[str]:
     return sorted(repr(sorted(d.items())) for d in letters)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_the_polars_builder_matches_the_python_one_byte_for_byte(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "every_profile_identified"), [(1, False), (2, False), (3, True)])
+def test_the_polars_builder_matches_the_python_one_byte_for_byte(
+    tmp_path: Path, seed: int, every_profile_identified: bool
+) -> None:
+    """With every profile holding an identifier, identifiers are placed by their runs, not searched."""
     snapshot, connection, goal, current, interactions = _case(tmp_path, seed)
+    if every_profile_identified:
+        held = snapshot.profiles["profile_id"].is_in(snapshot.identifiers["profile_id"].implode())
+        snapshot = Snapshot(snapshot.profiles.filter(held), *(getattr(snapshot, f) for f in SNAPSHOT_REST))
+        current = members(snapshot, connection, goal)
     want = payload_reference.build_payload(snapshot, connection, goal, current, interactions)
     got = build_payload(snapshot, connection, goal, current, interactions)
     assert want.rows.height > 3000 and len(want.dead_letters) > 300  # the case exercises both outcomes
@@ -198,7 +208,7 @@ def test_the_next_day_rebuilds_only_changed_members_and_matches_a_full_rebuild(t
     n_of = pl.col("profile_id").eq(quietly) & pl.col("attribute").eq("n")
     assert full.rows.filter(n_of)["value"].unique().to_list() == ["777"]
     assert incremental.rows.filter(n_of)["value"].to_list() == day1.rows.filter(n_of)["value"].to_list() != ["777"]
-    assert full.rebuilt == full.values.height == incremental.values.height
+    assert full.rebuilt == full.values["profile_id"].n_unique() == incremental.values["profile_id"].n_unique()
     assert incremental.rebuilt == len(changed)
 
 
@@ -225,7 +235,9 @@ def test_values_built_from_a_snapshot_a_backfill_replaced_are_not_reused(tmp_pat
         run_segment_members(store, connection, goal, day)
 
     def payload(day: str) -> pl.DataFrame:
-        return read_parquet(store, layout.export_payload(connection.name, goal.name, day))
+        wide, attributes = read_payload(store, connection, goal, day)
+        assert attributes is not None  # written one row per member, with its attributes recorded
+        return expand(wide, attributes)
 
     changed = snapshot.profiles["profile_id"].gather([3, 50]).to_list()
     publish(D1, snapshot)
@@ -247,8 +259,37 @@ def test_values_built_from_a_snapshot_a_backfill_replaced_are_not_reused(tmp_pat
     full = build_payload(stored, connection, goal, members_now, interactions)
     assert_frame_equal(payload(D2), full.rows)
     assert "4242" in payload(D2).filter(pl.col("attribute") == "n")["value"].to_list()
-    assert again["members_rebuilt"] == full.rebuilt == full.values.height > first["members_rebuilt"]
+    assert again["members_rebuilt"] == full.rebuilt == full.values["profile_id"].n_unique() > first["members_rebuilt"]
     assert "snapshot of 2026-11-01 was rebuilt" in again["rebuild_reason"]
+
+
+def test_a_store_written_one_row_per_attribute_is_read_and_rebuilt_with_the_reason(tmp_path: Path) -> None:
+    """A day whose payload.parquet is from before one row per member (a row per attribute, no
+    recorded mapping): its changes are still computed from it, and the next day rebuilds every
+    member, saying why."""
+    snapshot, connection, goal, _, interactions = _case(tmp_path, 7)
+    store = LocalStore(tmp_path / "store")
+    for day in (D1, D2):
+        write_snapshot(store, day, snapshot, DayReport(day))
+        write_parquet(store, layout.interactions(day), interactions)
+        run_segment_members(store, connection, goal, day)
+    run_payload(store, connection, goal, D1)
+    wide, attributes = read_payload(store, connection, goal, D1)
+    acknowledged = expand(wide, attributes or []).filter(pl.col("attribute") != "n").select(
+        "identity", "attribute", "value", as_of=pl.lit(D1)
+    )  # Braze holds every value but `n`
+    compared = sorted({f.braze for f in goal.fields})
+    new = differing(wide, attributes, acknowledged, compared)
+    write_parquet(store, layout.export_payload(connection.name, goal.name, D1), expand(wide, attributes or []))
+    old, names = read_payload(store, connection, goal, D1)
+    assert names is None  # now in the old layout: read as rows
+    assert old.height == new[0] == expand(wide, attributes or []).height
+    for got, want in zip(differing(old, names, acknowledged, compared)[1:], new[1:], strict=True):
+        assert_frame_equal(got.sort(got.columns), want.sort(want.columns))
+    assert "n" in new[1]["attribute"].to_list()  # identities whose `n` Braze lacks are expanded
+    day2 = run_payload(store, connection, goal, D2)
+    assert day2["members_rebuilt"] == read_payload(store, connection, goal, D2)[0]["profile_id"].n_unique()
+    assert "older format" in day2["rebuild_reason"]
 
 
 def test_fast_email_and_dob_patterns_accept_only_what_the_rules_accept() -> None:

@@ -10,7 +10,7 @@ from import_harness import ImportHarness, step
 from polars.testing import assert_frame_equal
 from test_export_assets import DAY1, DAY2, IMPORTS, SEGMENTS, exports, harness, tracked  # noqa: F401 (fixture)
 
-from assets.app.plan import chosen_goals, plan_selection
+from assets.app.plan import chosen_goals, plan_selection, reviewed_plan
 from assets.app.run import run_day
 from pipeline import layout, notify
 from pipeline.mapping import Connection
@@ -32,11 +32,14 @@ def sent_rows(sandbox: SandboxHandle, since: int) -> pl.DataFrame:
 
 
 def plan_only(made: ImportHarness, day: str, connection: Connection) -> None:
-    """What `profilesync plan` runs: the day up to export_changes, outside the run history."""
-    select = plan_selection(chosen_goals([connection], None, None))
-    (summary,) = run_day(day, [connection], made.instance, select=select, history=False)
+    """What `profilesync plan` runs: the day up to export_changes, outside the run history, then the plan's CSV."""
+    chosen = chosen_goals([connection], None, None)
+    (summary,) = run_day(day, [connection], made.instance, select=plan_selection(chosen), history=False)
     assert summary.success, summary.failures
     assert not any(s.key.endswith("braze_push") for s in summary.steps)
+    assert not made.store.exists(layout.export_plan_csv("acme", "vip_to_braze", day))  # the run writes no CSV
+    for chosen_connection, goal in chosen:
+        reviewed_plan(chosen_connection, goal, day)
 
 
 def test_the_plan_is_exactly_what_the_next_push_sends(harness: ImportHarness) -> None:  # noqa: F811

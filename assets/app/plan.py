@@ -3,7 +3,8 @@
 The run is the same as `profilesync run`'s (same instance, same day lease, same assets), narrowed to
 what the chosen goals' `export_changes` need: `braze_push` is never in it, so nothing reaches
 Braze's /users/track. It is left out of the run history (`runs/`), which records what was done to
-Braze; Dagster still lists it. The plan files are the ones `export_changes` writes beside its changes.
+Braze; Dagster still lists it. `plan.parquet` is the one `export_changes` writes beside its changes;
+this command also writes it as `plan.csv` for a spreadsheet (a scheduled day does not).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from assets.export_goal import export_key
 from assets.run_lock import fail_dead_runs
 from pipeline import layout
 from pipeline.exports.budget import over_budget
-from pipeline.exports.plan import Plan, make_plan
+from pipeline.exports.plan import Plan, make_plan, write_plan_csv
 from pipeline.mapping import Connection, ExportGoal
 from pipeline.preflight import NotReady, ready_connections, today, unsharded
 from pipeline.storage import open_store
@@ -67,7 +68,15 @@ def plan_day(
     summaries = run_day(day, connections, instance, wait=wait, select=plan_selection(chosen), history=False)
     if not all(s.success for s in summaries):
         return summaries, []
-    return summaries, [(c, g, make_plan(open_store(c.storage.root), c.name, g.name, day)) for c, g in chosen]
+    return summaries, [(c, g, reviewed_plan(c, g, day)) for c, g in chosen]
+
+
+def reviewed_plan(connection: Connection, goal: ExportGoal, day: str) -> Plan:
+    """The goal's plan of `day` (as `export_changes` wrote it), also written as `plan.csv` for a person."""
+    store = open_store(connection.storage.root)
+    plan = make_plan(store, connection.name, goal.name, day)
+    write_plan_csv(store, plan)
+    return plan
 
 
 def copy_plan(connection: Connection, plan: Plan, out: Path) -> list[Path]:

@@ -1,7 +1,10 @@
 """`export_payload`: Braze-typed attribute values for every member, checked before anything is sent.
 
-The payload is long: one row per (identity, attribute), values as canonical JSON, so the
-diff against the acknowledged baseline works attribute by attribute. A member is sent under
+The payload is wide: one row per (member, identity), one column `v<i>` per mapped field holding
+its value as canonical JSON (null: nothing to send) and `x<i>`, true where Braze would refuse
+the value. Writing it costs one narrow Parquet of a row per member; `export_changes` expands to
+(identity, attribute, value) rows (`expand`) only the members whose row differs from what Braze
+acknowledged, and the next day reuses the values of members that did not change. A member is sent under
 the first export identifier it has (the goal lists them in order of preference); a profile
 holding several values of that identifier (after a merge) is sent to each of those Braze
 users. A value Braze would refuse goes to the dead letters with the reason and is not sent.
@@ -12,6 +15,7 @@ validity only the Python definition in `values` can settle (see `encode`) are do
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,13 +37,26 @@ RAW = "raw"
 
 @dataclass
 class Payload:
-    rows: pl.DataFrame
+    wide: pl.DataFrame  # per (member, identity): profile_id, identity, `v<i>` texts, `x<i>` refused
+    attributes: list[str]  # the Braze attribute of each `v<i>`
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
-    values: pl.DataFrame = field(default_factory=pl.DataFrame)  # per member: `v<i>` texts, `x<i>` refused
     fingerprint: str = ""
     rebuilt: int = 0  # members whose values were built, not taken from the previous day
     reason: str = ""  # why those members were rebuilt
-    identities: int = 0  # distinct identities in `rows`
+
+    @property
+    def values(self) -> pl.DataFrame:
+        """What the next day reuses: the wide rows (`Previous.values`)."""
+        return self.wide
+
+    @property
+    def identities(self) -> int:
+        return self.wide["identity"].drop_nulls().n_unique()
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        """The payload as (profile_id, identity, attribute, value) rows: for tests and small days."""
+        return expand(self.wide, self.attributes)
 
 
 def positions(sorted_ids: pl.Series, ids: pl.Series) -> pl.Series:
@@ -51,6 +68,23 @@ def positions(sorted_ids: pl.Series, ids: pl.Series) -> pl.Series:
         return pl.repeat(None, ids.len(), dtype=pl.UInt32, eager=True)
     at = sorted_ids.search_sorted(ids, side="left").clip(upper_bound=sorted_ids.len() - 1).cast(pl.UInt32)
     return pl.select(pl.when(sorted_ids.gather(at) == ids).then(at)).to_series().alias("row")
+
+
+def _member_rows(profiles: pl.Series, at: pl.Series, members: pl.Series, ids: pl.Series) -> pl.Series:
+    """The member row of each identifier (sorted `ids`, a profile's several in a run), null for
+    non-members. `at` is each member's row in `profiles` (sorted, unique).
+
+    When the identifiers' runs are exactly the profiles in order (every profile holds one, as
+    usual), a run's number is its profile's row and the member row a lookup by integer; otherwise
+    each distinct id is found by binary search."""
+    runs = ids.rle_id()
+    starts = pl.select(pl.arg_where(runs.ne_missing(runs.shift()))).to_series()
+    heads = ids.gather(starts)
+    if heads.len() == profiles.len() and not at.null_count() and bool((heads == profiles).all()):
+        member_of = pl.repeat(None, profiles.len(), dtype=pl.UInt32, eager=True)
+        member_of.scatter(at, pl.int_range(at.len(), dtype=pl.UInt32, eager=True))
+        return member_of.gather(runs).alias("_row")
+    return positions(members, heads).gather(runs).alias("_row")
 
 
 def by_profile(frame: pl.DataFrame) -> pl.DataFrame:
@@ -146,31 +180,35 @@ def reads(connection: Connection, goal: ExportGoal) -> tuple[set[str], set[str] 
 
 def _raw_inputs(
     snapshot: Snapshot, goal: ExportGoal, connection: Connection, members: pl.DataFrame, identifiers: pl.DataFrame,
-    interactions: pl.DataFrame | None,
+    interactions: pl.DataFrame | None, at: pl.Series, fields: list[int], rows: pl.Series,
 ) -> pl.DataFrame:
-    """One row per member (in `members` order): `profile_id`, `_row` (its row in `members`),
-    `_updated`, and each field's raw value as `r<i>`. `identifiers` carry their member's `_row`."""
+    """One row per member at `rows` of `members` (in that order): `profile_id`, `_row` (its row in
+    `members`), `_updated`, and the raw value of each of `fields` as `r<i>`. `identifiers` carry
+    their member's `_row`; `at` is each member's row in the snapshot's profiles. Only the rows
+    asked for are gathered: on a usual day that is the few members being rebuilt."""
     profiles = by_profile(snapshot.profiles)
     n = members.height
-    at = positions(profiles["profile_id"], members["profile_id"])
-    wanted = {_property(f.source, connection) for f in goal.fields if f.source.kind in ("property", "permission")}
+    read = [goal.fields[i] for i in fields]
+    wanted = {_property(f.source, connection) for f in read if f.source.kind in ("property", "permission")}
     wanted = {w for w in wanted if w in profiles.columns}
-    frame = pl.concat([members.select("profile_id", pl.col(SEGMENTS).alias("_segments"),
-                                      pl.int_range(n, dtype=pl.UInt32).alias("_row")),
-                       profiles.select(UPDATED, *sorted(wanted)).gather(at)], how="horizontal")  # fmt: skip
+    row = pl.int_range(n, dtype=pl.UInt32).alias("_row")
+    own = members.select("profile_id", pl.col(SEGMENTS).alias("_segments"), row)
+    frame = pl.concat([own.gather(rows), profiles.select(UPDATED, *sorted(wanted)).gather(at.gather(rows))],
+                      how="horizontal")  # fmt: skip
     columns = []
-    for i, export_field in enumerate(goal.fields):
+    for i in fields:
+        export_field = goal.fields[i]
         source, name = export_field.source, f"r{i}"
         match source.kind:
             case "property" | "permission":
                 prop = _property(source, connection)
                 columns.append(pl.col(prop).alias(name) if prop in wanted else pl.lit(None).alias(name))
             case "identifier":
-                first = identifiers.filter(pl.col("kind") == source.identifier).unique("_row", keep="first",
-                                                                                       maintain_order=True)  # fmt: skip
+                held = identifiers.filter(pl.col("kind") == source.identifier)  # sorted: a member's smallest first
+                first = held.filter(pl.col("_row").ne_missing(pl.col("_row").shift()))
                 column = pl.repeat(None, n, dtype=pl.String, eager=True).alias(f"_id{i}")
                 column.scatter(first["_row"], first["value"])
-                frame = frame.with_columns(column)
+                frame = frame.with_columns(column.gather(rows))
                 columns.append(pl.col(f"_id{i}").alias(name))
             case "segments":
                 columns.append(pl.col("_segments").alias(name))
@@ -199,10 +237,15 @@ def _field_text(export_field: Any, raw: pl.Expr, dtype: pl.DataType, connection:
     if source.kind == "permission":
         if dtype != pl.String:
             return Encoded(pl.lit(None, pl.String), pl.lit(False))
+        # A handful of levels: each level's text is settled once, then looked up per member.
         levels = connection.permission(source.permission).levels
-        state = raw.replace_strict(levels, default=None, return_dtype=pl.String)
-        text, fast = encoded(state, pl.String(), attribute)
-        return Encoded(text, fast & state.is_not_null())
+        states = pl.DataFrame({"level": list(levels), "state": list(levels.values())},
+                              schema={"level": pl.String, "state": pl.String})  # fmt: skip
+        state_text, state_fast = encoded(pl.col("state"), pl.String(), attribute)
+        settled = states.select("level", state_text.alias("text"), state_fast.alias("fast")).filter("fast")
+        text = raw.replace_strict(dict(settled.select("level", "text").iter_rows()), default=None,
+                                  return_dtype=pl.String)  # fmt: skip
+        return Encoded(text, text.is_not_null())
     if source.kind == "static":
         return _static(source.static, attribute)
     return encoded(raw, dtype, attribute)
@@ -268,6 +311,8 @@ class Previous:
 
     def unusable(self, fingerprint: str) -> str | None:
         """Why these values cannot be reused for a goal of mapping `fingerprint`; None: they can."""
+        if not self.fingerprint:
+            return f"the payload of {self.day} is in an older format (one row per attribute, no mapping recorded)"
         if self.fingerprint != fingerprint:
             return f"the mapping or property types changed since {self.day}"
         if self.built_from is None or self.snapshot_now is None:
@@ -277,14 +322,20 @@ class Previous:
         return None
 
 
+Raw = Callable[[list[int], pl.Series], pl.DataFrame]  # `_raw_inputs` of some fields at some rows
+
+
 def _all_values(
-    snapshot: Snapshot, connection: Connection, goal: ExportGoal, inputs: pl.DataFrame,
+    snapshot: Snapshot, connection: Connection, goal: ExportGoal, base: pl.DataFrame, raw: Raw,
     previous: Previous | None, dead: list[dict[str, Any]],
 ) -> tuple[pl.DataFrame, int, str]:
-    """`profile_id`, `v<i>`, `x<i>` for every member in `inputs`, how many members were rebuilt and why."""
+    """`profile_id`, `_row`, `v<i>`, `x<i>` for every member in `base` (`profile_id`, `_row`,
+    `_updated`), how many members were rebuilt and why. `raw(fields, rows)` gives the raw values
+    of `fields` at `rows` of `base`: only the members being rebuilt are read."""
     cached = [i for i, f in enumerate(goal.fields) if f.source.kind in CACHED_SOURCES]
     always = [i for i in range(len(goal.fields)) if i not in cached]
-    fresh = _values(inputs, goal, always, connection, dead)
+    every = pl.int_range(base.height, dtype=pl.UInt32, eager=True)
+    fresh = _values(raw(always, every), goal, always, connection, dead) if always else pl.DataFrame()
     if previous is None:
         reason = "no earlier day's values"
     elif not cached:
@@ -292,28 +343,41 @@ def _all_values(
     else:
         reason = previous.unusable(_fingerprint(snapshot, connection, goal)) or ""
     if reason:
-        return pl.concat([inputs.select("profile_id", "_row"), fresh, _values(inputs, goal, cached, connection, dead)],
-                         how="horizontal"), inputs.height, reason  # fmt: skip
+        built = _values(raw(cached, every), goal, cached, connection, dead) if cached else pl.DataFrame()
+        return pl.concat([base.select("profile_id", "_row"), fresh, built], how="horizontal"), base.height, reason
     assert previous is not None
-    kept = by_profile(previous.values)
-    at = positions(kept["profile_id"], inputs["profile_id"])
+    kept = _per_member(by_profile(previous.values))
+    at = positions(kept["profile_id"], base["profile_id"])
     names = [f"{c}{i}" for i in cached for c in "vx"]
-    old = pl.concat([inputs.select("_updated"), kept.select(*names).gather(at)], how="horizontal")
+    old = pl.concat([base.select("_updated"), kept.select(*names).gather(at)], how="horizontal")
     changed = (pl.col("_updated") > pl.lit(previous.day).str.to_date()).fill_null(True)
     stale = pl.lit(at.is_null()) | changed  # a joiner, or a profile changed since that day
-    old = old.with_columns(stale.alias("_stale"))
+    # a value refused before is checked again, so its dead letter is written again
+    again = {i: pl.col("_stale") | pl.col(f"x{i}").fill_null(False) for i in cached}
+    old = old.with_columns(stale.alias("_stale")).with_columns(pl.any_horizontal(*again.values()).alias("_again"))
+    needed = old.select(pl.arg_where("_again")).to_series().cast(pl.UInt32)
+    inputs = raw(cached, needed)  # the members some value of which is rebuilt
     columns = []
-    for i in cached:  # a value refused before is checked again, so its dead letter is written again
-        rows = old.select(pl.arg_where(pl.col("_stale") | pl.col(f"x{i}").fill_null(False))).to_series()
-        rebuilt = _values(inputs[rows], goal, [i], connection, dead)
+    for i in cached:
+        rows = old.select(pl.arg_where(again[i])).to_series().cast(pl.UInt32)
+        rebuilt = _values(inputs[needed.search_sorted(rows)], goal, [i], connection, dead)
         for name in (f"v{i}", f"x{i}"):
             column = (old[name].fill_null(False) if name.startswith("x") else old[name]).clone()
             column.scatter(rows, rebuilt[name])
             columns.append(column)
     stale_rows = int(old["_stale"].sum())
     reason = f"joined, left or changed since {previous.day}"
-    return pl.concat([inputs.select("profile_id", "_row"), fresh, pl.DataFrame(columns)], how="horizontal"), \
+    return pl.concat([base.select("profile_id", "_row"), fresh, pl.DataFrame(columns)], how="horizontal"), \
         stale_rows, reason  # fmt: skip
+
+
+def _per_member(wide: pl.DataFrame) -> pl.DataFrame:
+    """`wide` (sorted by profile_id) with one row per member: a member sent as several identities
+    has the same values on each of its rows."""
+    ids = wide["profile_id"]
+    if ids.is_empty() or not (ids == ids.shift()).any():
+        return wide
+    return wide.filter(ids.ne_missing(ids.shift()))
 
 
 def _python_texts(
@@ -344,21 +408,39 @@ def _static(value: Any, attribute: str) -> Encoded:
     return Encoded(pl.lit(text), pl.lit(True))
 
 
-def _long(values: pl.DataFrame, sent_as: pl.DataFrame, goal: ExportGoal) -> pl.DataFrame:
-    """The wide values as payload rows, sorted by identity and attribute without sorting them all:
-    identities are sorted once and each one's values are laid out in attribute order."""
-    if not goal.fields:
-        return PAYLOAD_SCHEMA.to_frame()
-    order = sorted(range(len(goal.fields)), key=lambda i: goal.fields[i].braze)
-    names = pl.Series([goal.fields[i].braze for i in order], dtype=pl.String)
+def _wide(values: pl.DataFrame, sent_as: pl.DataFrame) -> pl.DataFrame:
+    """One row per identity a member is sent as, in member order, its member's values beside it; a
+    member Braze would refuse every identifier of keeps one row with a null identity (never sent),
+    so the next day can still reuse its values."""
+    n = (len(values.columns) - 2) // 2
+    cells = values.select(*(f"v{i}" for i in range(n)), *(f"x{i}" for i in range(n)))
     at = values["_row"].search_sorted(sent_as["_row"], side="left")  # every identity's member has values
-    cells = values.select(*(f"v{i}" for i in order)).gather(at)
-    wide = pl.concat([sent_as.select("profile_id", "identity"), cells], how="horizontal").sort("identity")
-    rows = wide.select(
+    wide = pl.concat([sent_as.select("profile_id", "identity", "_row"), cells.gather(at)], how="horizontal")
+    unsent = ~values["_row"].is_in(sent_as["_row"].implode())
+    if unsent.any():
+        alone = pl.concat([values.select("profile_id", pl.lit(None, pl.String).alias("identity"), "_row"), cells],
+                          how="horizontal").filter(unsent)  # fmt: skip
+        wide = pl.concat([wide, alone]).sort("_row", maintain_order=True)
+    return wide.drop("_row")
+
+
+def value_columns(wide: pl.DataFrame) -> list[str]:
+    """The `v<i>` columns of a wide payload, in field order."""
+    return sorted((c for c in wide.columns if c.startswith("v") and c[1:].isdigit()), key=lambda c: int(c[1:]))
+
+
+def expand(wide: pl.DataFrame, attributes: list[str]) -> pl.DataFrame:
+    """Wide payload rows as (profile_id, identity, attribute, value) rows (PAYLOAD_SCHEMA), sorted by
+    identity and attribute: identities are sorted once and each one's values laid out in attribute order."""
+    if not attributes or wide.is_empty():
+        return PAYLOAD_SCHEMA.to_frame()
+    order = sorted(range(len(attributes)), key=lambda i: attributes[i])
+    names = pl.Series([attributes[i] for i in order], dtype=pl.String)
+    rows = wide.filter(pl.col("identity").is_not_null()).sort("identity", maintain_order=True).select(
         "profile_id",
         "identity",
         pl.lit(names.implode()).first().alias("attribute"),
-        pl.concat_list([f"v{i}" for i in order]).alias("value"),
+        pl.concat_list([pl.col(f"v{i}") for i in order]).alias("value"),
     ).explode(["attribute", "value"])
     return rows.filter(pl.col("value").is_not_null()).select(PAYLOAD_SCHEMA.names()).cast(PAYLOAD_SCHEMA)
 
@@ -375,7 +457,10 @@ def build_payload(
     dead: list[dict[str, Any]] = []
     members = by_profile(members)
     identifiers = by_profile(snapshot.identifiers)
-    identifiers = identifiers.with_columns(positions(members["profile_id"], identifiers["profile_id"]).alias("_row"))
+    profiles = by_profile(snapshot.profiles)
+    at = positions(profiles["profile_id"], members["profile_id"])
+    ids = identifiers["profile_id"]
+    identifiers = identifiers.with_columns(_member_rows(profiles["profile_id"], at, members["profile_id"], ids))
     identifiers = identifiers.filter(pl.col("_row").is_not_null())
     held = identities(identifiers, goal)
     sent_as = _identities(held, dead)
@@ -387,14 +472,19 @@ def build_payload(
     missing = members.filter(~has)["profile_id"].to_list()
     dead += [_dead(p, None, None, f"no export identifier ({wanted})") for p in missing]
     field_dead: list[dict[str, Any]] = []
-    inputs = _raw_inputs(snapshot, goal, connection, members, identifiers, interactions).filter(has)
-    values, rebuilt, reason = _all_values(snapshot, connection, goal, inputs, previous, field_dead)
+    sending = pl.select(pl.arg_where(has)).to_series().cast(pl.UInt32)  # members with an export identifier
+    base = pl.concat([members.select("profile_id").gather(sending), sending.alias("_row").to_frame(),
+                      profiles.select(UPDATED).gather(at.gather(sending))], how="horizontal")  # fmt: skip
+
+    def raw(fields: list[int], rows: pl.Series) -> pl.DataFrame:
+        return _raw_inputs(snapshot, goal, connection, members, identifiers, interactions, at, fields,
+                           sending.gather(rows))  # fmt: skip
+
+    values, rebuilt, reason = _all_values(snapshot, connection, goal, base, raw, previous, field_dead)
     dead += _with_identities(field_dead, sent_as)
     fingerprint = _fingerprint(snapshot, connection, goal)
-    rows = _long(values, sent_as, goal)
-    identity = pl.col("identity")  # rows are sorted by identity: count where it changes
-    count = rows.select(identity.ne_missing(identity.shift()).sum()).item() if rows.height else 0
-    return Payload(rows, dead, values.drop("_row"), fingerprint, rebuilt, reason, count)
+    attributes = [f.braze for f in goal.fields]
+    return Payload(_wide(values, sent_as), attributes, dead, fingerprint, rebuilt, reason)
 
 
 def _with_identities(letters: list[dict[str, Any]], sent_as: pl.DataFrame) -> list[dict[str, Any]]:

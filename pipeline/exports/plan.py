@@ -6,8 +6,8 @@ value to send, canonical JSON; null sends null, removing the attribute) and `pro
 rows are `pending_changes` of the day's changes: what the push would send if it ran now (the
 day's journal and values Braze holds from a later day left out), sorted as the push sends them.
 
-Written beside the changes as `plan.parquet` and `plan.csv` (the same rows, for a spreadsheet).
-The counts are the forecast budgets are weighed against.
+`export_changes` writes it beside the changes as `plan.parquet`; `profilesync plan` also writes
+`plan.csv` (the same rows, for a spreadsheet). The counts are the forecast budgets are weighed against.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pipeline import layout
 from pipeline.braze.rules import MAX_TRACK_OBJECTS
 from pipeline.push import payload_points, pending_changes
 from pipeline.storage import ObjectNotFound, ObjectStore
-from pipeline.storage.parquet import read_parquet, write_parquet
+from pipeline.storage.parquet import read_parquet, scan_parquet, write_parquet
 
 PLAN_SCHEMA = pl.Schema(
     {
@@ -83,34 +83,51 @@ def joined_and_left(store: ObjectStore, connection: str, goal: str, day: str, no
     folder = layout.step_folder(connection, goal, "segment_members")
     previous_day = layout.latest_day_before(store, folder, layout.MEMBERS_FILE, day)
     before = (
-        read_parquet(store, layout.segment_members(connection, goal, previous_day))["profile_id"]
+        scan_parquet(store, layout.segment_members(connection, goal, previous_day)).select("profile_id").collect()[
+            "profile_id"
+        ]
         if previous_day
         else pl.Series("profile_id", [], pl.String)
     )
-    return int((~now.is_in(before.implode())).sum()), int((~before.is_in(now.implode())).sum())
+    both = int(now.is_in(before.implode()).sum())  # members are unique on each day
+    return now.len() - both, before.len() - both
 
 
-def make_plan(store: ObjectStore, connection: str, goal: str, day: str) -> Plan:
-    """The plan of `day` from the files `export_changes` and the steps before it wrote."""
+def make_plan(
+    store: ObjectStore, connection: str, goal: str, day: str,
+    changes: pl.DataFrame | None = None, baseline: pl.DataFrame | None = None,
+) -> Plan:  # fmt: skip
+    """The plan of `day` from the files `export_changes` and the steps before it wrote.
+
+    `export_changes` passes the changes it computed and the baseline it read, so neither is read back."""
     try:
-        changes = read_parquet(store, layout.export_changes(connection, goal, day))
-        members = read_parquet(store, layout.segment_members(connection, goal, day))["profile_id"]
+        if changes is None:
+            changes = read_parquet(store, layout.export_changes(connection, goal, day))
+        members_key = layout.segment_members(connection, goal, day)
+        members = scan_parquet(store, members_key).select("profile_id").collect()["profile_id"]
         dead = store.read_bytes(layout.export_dead_letter(connection, goal, day))
     except ObjectNotFound as exc:
         raise ObjectNotFound(f"{exc}; materialize {connection}/{goal}/export_changes for {day} first") from None
-    rows = pending_changes(store, connection, goal, day, changes)
+    rows = pending_changes(store, connection, goal, day, changes, baseline)
     rows = rows.rename({"previous": "acknowledged"}).select(PLAN_SCHEMA.names()).cast(PLAN_SCHEMA)
     joiners, leavers = joined_and_left(store, connection, goal, day, members)
     return Plan(connection, goal, day, rows, members.len(), joiners, leavers, dead.count(b"\n"))
 
 
-def write_plan(store: ObjectStore, plan: Plan) -> tuple[str, str]:
-    """`plan.parquet` and `plan.csv` of the plan's day (each written aside, then published); their keys."""
-    parquet_key = layout.export_plan(plan.connection, plan.goal, plan.day)
-    csv_key = layout.export_plan_csv(plan.connection, plan.goal, plan.day)
-    write_parquet(store, parquet_key, plan.rows)
+def write_plan(store: ObjectStore, plan: Plan) -> str:
+    """`plan.parquet` of the plan's day (written aside, then published); its key."""
+    key = layout.export_plan(plan.connection, plan.goal, plan.day)
+    write_parquet(store, key, plan.rows)
+    return key
+
+
+def write_plan_csv(store: ObjectStore, plan: Plan) -> str:
+    """`plan.csv`, the plan's rows for a spreadsheet (written aside, then published); its key.
+
+    Only `profilesync plan` writes it: a person reads it, a scheduled day does not need it."""
+    key = layout.export_plan_csv(plan.connection, plan.goal, plan.day)
     with tempfile.TemporaryDirectory(prefix="profilesync-") as folder:  # not in memory: plans can be large
         path = Path(folder) / "plan.csv"
         plan.rows.write_csv(path)
-        store.upload(csv_key, path)
-    return parquet_key, csv_key
+        store.upload(key, path)
+    return key

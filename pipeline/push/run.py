@@ -140,12 +140,17 @@ def push_changes(
     return report
 
 
-def pending_changes(store: ObjectStore, connection: str, goal: str, day: str, changes: pl.DataFrame) -> pl.DataFrame:
+def pending_changes(
+    store: ObjectStore, connection: str, goal: str, day: str, changes: pl.DataFrame,
+    baseline: pl.DataFrame | None = None,
+) -> pl.DataFrame:  # fmt: skip
     """The rows of `changes` a push of `day` would send now, in the order it sends them.
 
-    What `plan` shows and budgets weigh: exactly the rows `push_changes` would send if it ran now."""
+    What `plan` shows and budgets weigh: exactly the rows `push_changes` would send if it ran now.
+    `baseline`: the acknowledged baseline when the caller holds it already (else it is read)."""
     journal = read_journal(store, connection, goal, day)
-    return _pending(check_changes(changes), journal, read_baseline(store, connection, goal), day)[1]
+    held = read_baseline(store, connection, goal) if baseline is None else baseline
+    return _pending(check_changes(changes), journal, held, day)[1]
 
 
 def _pending(
