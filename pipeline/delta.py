@@ -60,6 +60,7 @@ _OLD_HASH = "_old_hash"
 _FATE, _CANDIDATE = "_fate", "candidate"  # candidate: hash differs; the values decide
 _SUSPECT = "_suspect"  # some list or struct value hashes differently on the two sides
 _NO_FIELDS = pl.lit([], pl.List(pl.String))
+CHUNK_ROWS = 250_000  # rows of today's copy diffed at once (`compute_changes`)
 BASE_KEY = "profilesync.changes_base"  # Parquet metadata: what the changes were diffed against
 
 
@@ -298,6 +299,8 @@ def compute_changes(
     day: str,
     source: str = "staged_users",
     sources: EchoSources | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, object]:
     """Diff today's copy against the latest earlier one and publish `changes.parquet`.
 
@@ -306,6 +309,10 @@ def compute_changes(
     acknowledged pushes are echoes when they come back, and what provenance says about them
     (`pipeline.echoes`). Returns the counts of `change_counts` plus `previous_day` (None when
     there was none) and the key written.
+
+    The copies are diffed in key ranges of about `chunk_rows` differing rows, each written aside
+    before the next is read: the day after a push most rows differ (its echoes come back), and
+    holding both copies' values of all of them at once grew with the users (`key_ranges`).
     """
     folder = layout.step_folder(connection, goal, source)
     previous = layout.latest_day_before(store, folder, layout.USERS_FILE, day)
@@ -316,21 +323,70 @@ def compute_changes(
         old_key = layout.step_file(connection, goal, source, previous, layout.USERS_FILE)
         old, old_json = scan_parquet(store, old_key), json_text_columns(store, old_key)
         schemes.add(row_hash_scheme(store, old_key))
-    changes = diff(new, old, new_json=new_json, old_json=old_json, rehash=schemes != {rowhash.scheme()})
+    rehash = schemes != {rowhash.scheme()}
     key = layout.user_changes(connection, goal, day)
     json_columns = _json_columns(new, old, set(new_json) | set(old_json))
     base = {BASE_KEY: json.dumps({"step": source, "day": previous})}
     sources = sources if sources is not None else EchoSources()
     ours = acknowledged(store, sources.exports, day)
+    ranges = key_ranges(new, old, "braze_id", chunk_rows, rehash)
     with tempfile.TemporaryDirectory(prefix="profilesync-") as folder:
         evidence = None
-        if ours.height:  # the diff is read once per compared column: once from a local copy
-            aside = Path(folder) / "diff.parquet"
-            changes.sink_parquet(aside)
-            changes = pl.scan_parquet(aside)
+        if len(ranges) == 1 and not ours.height:
+            changes = diff(new, old, new_json=new_json, old_json=old_json, rehash=rehash)
+        else:  # each range written aside; the echo marks read the diff once per compared column
+            for number, (low, high) in enumerate(ranges):
+                part = diff(
+                    within(new, low, high),
+                    None if old is None else within(old, low, high),
+                    new_json=new_json,
+                    old_json=old_json,
+                    rehash=rehash,
+                )
+                part.sink_parquet(Path(folder) / f"diff-{number:06d}.parquet")
+            changes = pl.scan_parquet(Path(folder) / "diff-*.parquet")
+        if ours.height:
             evidence = origins(store, day, sources, changes.filter(pl.col(CHANGE) != "removed")).collect().lazy()
         marked = mark_echoes(changes, ours, json_columns, previous, evidence)
         publish_parquet(store, key, marked, json_columns, base)
     rows = new.select(pl.len()).collect().item()
     counts = change_counts(scan_parquet(store, key).select(CHANGE), rows)
     return {**counts, "previous_day": previous, "changes_key": key}
+
+
+Bound = tuple[str | None, str | None]
+
+
+def key_ranges(new: pl.LazyFrame, old: pl.LazyFrame | None, key: str, rows: int, rehash: bool = False) -> list[Bound]:
+    """[low, high) key ranges in key order, covering every key (the first from no bound, the last
+    to none), each holding about `rows` of the rows whose values the diff must read: added,
+    removed and hash-differing rows (every row of today's copy when there is no previous copy or
+    the stored hashes are not trusted). One range when there are at most `rows` of them.
+
+    Staged copies are sorted by key, so Parquet's row-group statistics let a scan filtered to one
+    range skip most other row groups; a day with few changes takes one range and one pass.
+    """
+    if old is None or rehash:
+        ids = new.select(pl.col(key).drop_nulls()).collect(engine="streaming")[key]
+    else:
+        new_keys, old_keys = pl.collect_all(
+            [new.select(key, HASH), old.select(key, pl.col(HASH).alias(_OLD_HASH))], engine="streaming"
+        )
+        new_fates, old_fates = _fates(new_keys, old_keys, key)
+        ids = pl.concat([new_fates[key], old_fates.filter(pl.col(_FATE) == "removed")[key]]).drop_nulls()
+    if ids.len() <= rows:
+        return [(None, None)]
+    if not _strictly_sorted(ids):
+        ids = ids.unique().sort()
+    cuts = ids.gather(pl.int_range(rows, ids.len(), rows, eager=True)).to_list()
+    return list(zip([None, *cuts], [*cuts, None], strict=True))
+
+
+def within(frame: pl.LazyFrame, low: str | None, high: str | None, key: str = "braze_id") -> pl.LazyFrame:
+    """The rows of `frame` whose key is in [low, high); rows without a key fall in the first range."""
+    condition = pl.lit(True)
+    if low is not None:
+        condition = condition & (pl.col(key) >= low)
+    if high is not None:
+        condition = condition & ((pl.col(key) < high) | (pl.col(key).is_null() if low is None else pl.lit(False)))
+    return frame.filter(condition)

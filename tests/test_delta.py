@@ -170,6 +170,13 @@ def test_compute_changes_through_the_store(store: ObjectStore) -> None:
         **{"custom_attributes.tier": pl.String, "_echo_fields": FIELDS, "_pushed_values": PUSHED_DTYPE},
     )
     assert_frame_equal(read_parquet(store, counts["changes_key"]), expected)  # type: ignore[arg-type]
+    # Diffed one differing user at a time (a range each, written aside), and day 1 one user at a time:
+    # the same files.
+    assert compute_changes(store, "acme", "vip", "2026-01-03", chunk_rows=1) == counts
+    assert_frame_equal(read_parquet(store, counts["changes_key"]), expected)  # type: ignore[arg-type]
+    first = compute_changes(store, "acme", "vip", "2026-01-01", chunk_rows=1)
+    assert (first["added"], first["unchanged"]) == (3, 0)
+    assert read_parquet(store, str(first["changes_key"]))["braze_id"].to_list() == ["a", "b", "c"]
 
 
 def test_stored_hashes_of_another_scheme_are_not_trusted(local_store: ObjectStore) -> None:

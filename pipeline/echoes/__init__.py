@@ -73,6 +73,8 @@ def acknowledged(store: ObjectStore, exports: Sequence[tuple[str, str]], day: st
     frames = [f for f in frames if f.height]
     if not frames:
         return ACKNOWLEDGED_SCHEMA.to_frame()
+    # A user's identity repeats once per attribute: it is parsed once per distinct identity.
+    baseline = pl.concat(frames).lazy().filter(pl.col("as_of") < day)
     identity = pl.col("identity")
     label = identity.str.json_path_match("$.user_alias.alias_label")
     kind = pl.coalesce(
@@ -83,17 +85,20 @@ def acknowledged(store: ObjectStore, exports: Sequence[tuple[str, str]], day: st
         *[identity.str.json_path_match(f"$.{k}") for k in IMPORT_IDENTIFIERS],
         identity.str.json_path_match("$.user_alias.alias_name"),
     )
+    identities = baseline.select(identity).unique().select(identity, kind.alias("kind"), key.alias("key"))
     standard = pl.col("attribute").is_in(list(STANDARD_IMPORT_FIELDS))
     column = (
         pl.when(standard).then(pl.col("attribute")).otherwise(pl.lit(CUSTOM_ATTRIBUTE_PREFIX) + pl.col("attribute"))
     )
+    columns = baseline.select("attribute").unique().select("attribute", column.alias("column"))
     return (
-        pl.concat(frames)
-        .filter(pl.col("as_of") < day)
-        .select(kind.alias("kind"), key.alias("key"), column.alias("column"), "value", "as_of")
+        baseline.join(identities, on="identity")
+        .join(columns, on="attribute")
+        .select("kind", "key", "column", "value", "as_of")
         .drop_nulls(["kind", "key"])
         .unique()
         .cast(ACKNOWLEDGED_SCHEMA)
+        .collect()
     )
 
 
