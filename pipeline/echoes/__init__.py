@@ -154,7 +154,7 @@ def mark_echoes(
     recent = pl.lit(True) if since is None else pl.col("as_of") >= since
     explained = (pl.col(CHANGE) == "added") | recent
     disputed = (pl.col("origin_day") > pl.col("as_of")).fill_null(False)
-    hits, pushes = [], []
+    judged = []
     for column in columns:
         json_text = column in json_columns
         dtype = schema[column]
@@ -175,11 +175,13 @@ def mark_echoes(
         )
         same = (pl.col("staged").is_null() & pl.col("value").is_null()) | pl.col("equal")
         found = found.with_columns((same & explained & ~disputed).alias("echo"))
-        hits.append(found.filter("echo").select(KEY, "field"))
-        pushes.append(found.filter(~pl.col("echo") & recent).select(KEY, "field", "as_of", "value"))
-    echoes = pl.concat(hits).unique()
+        judged.append(found.select(KEY, "field", "echo", recent.alias("recent"), "as_of", "value"))
+    # Judged once for both uses (echoes and pushes), every column at once: the changed rows only.
+    judgements = pl.concat(pl.collect_all(judged)).lazy()
+    echoes = judgements.filter("echo").select(KEY, "field").unique()
     pushed = (
-        pl.concat(pushes)
+        judgements.filter(~pl.col("echo") & pl.col("recent"))
+        .select(KEY, "field", "as_of", "value")
         .join(echoes, on=[KEY, "field"], how="anti")  # an echo of one goal's push is no change at all
         .sort(KEY, "field", "as_of", "value", nulls_last=False)
         .unique([KEY, "field"], keep="last")
