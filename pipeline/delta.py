@@ -64,6 +64,10 @@ CHUNK_ROWS = 250_000  # rows of today's copy diffed at once (`compute_changes`)
 BASE_KEY = "profilesync.changes_base"  # Parquet metadata: what the changes were diffed against
 
 
+Bound = tuple[str | None, str | None]  # a key range [low, high); None: unbounded
+Fates = tuple[pl.DataFrame, pl.DataFrame]  # (key, _fate) of today's rows and of the previous copy's
+
+
 @dataclass(frozen=True)
 class ChangesBase:
     """The copy a changes file was diffed against: `step`'s users of `day` (None: nothing earlier)."""
@@ -127,8 +131,11 @@ def diff(
     new_json: Collection[str] = (),
     old_json: Collection[str] = (),
     rehash: bool = False,
+    fates: Fates | None = None,
 ) -> pl.LazyFrame:
     """The changes frame of `new` against `old` (see the module docstring); lazy in, lazy out.
+
+    `fates`: the copies' fates as `key_ranges` found them for a single range, not read again.
 
     `new_json` / `old_json` name each side's String columns that already hold JSON text (the
     staged file's `profilesync.json_text_columns`), so they are not encoded a second time.
@@ -145,7 +152,7 @@ def diff(
         added = new.select(_values(new_schema, targets, new_json)).select(*tagged, *names[1:])
         return added.sort(key)
     old = _with_hash(old, old_schema, rehash)
-    new_rows, old_rows = (frame.lazy() for frame in _rows_with_fates(new, old, key))
+    new_rows, old_rows = (frame.lazy() for frame in _rows_with_fates(new, old, key, fates))
     added = (
         new_rows.filter(pl.col(_FATE) == "added")
         .select(_values(new_schema, targets, new_json))
@@ -195,7 +202,9 @@ def _with_changed_fields(pairs: pl.LazyFrame, names: list[str], targets: dict[st
     ).drop(_SUSPECT)
 
 
-def _rows_with_fates(new: pl.LazyFrame, old: pl.LazyFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _rows_with_fates(
+    new: pl.LazyFrame, old: pl.LazyFrame, key: str, fates: Fates | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The rows of each copy whose fate needs their values, with `_fate`: today's added and
     candidate rows, the previous copy's removed and candidate rows.
 
@@ -205,10 +214,7 @@ def _rows_with_fates(new: pl.LazyFrame, old: pl.LazyFrame, key: str) -> tuple[pl
     near the kept rows (a stream of whole batches held twice as much at a million rows; a join
     of every row with the keys took 2.1x the floor). Both scans run at once, and only once.
     """
-    new_keys, old_keys = pl.collect_all(
-        [new.select(key, HASH), old.select(key, pl.col(HASH).alias(_OLD_HASH))], engine="streaming"
-    )
-    new_fates, old_fates = _fates(new_keys, old_keys, key)
+    new_fates, old_fates = fates if fates is not None else _read_fates(new, old, key)
     return tuple(  # type: ignore[return-value]
         pl.collect_all(
             [
@@ -217,6 +223,13 @@ def _rows_with_fates(new: pl.LazyFrame, old: pl.LazyFrame, key: str) -> tuple[pl
             ]
         )
     )
+
+
+def _read_fates(new: pl.LazyFrame, old: pl.LazyFrame, key: str) -> Fates:
+    new_keys, old_keys = pl.collect_all(
+        [new.select(key, HASH), old.select(key, pl.col(HASH).alias(_OLD_HASH))], engine="streaming"
+    )
+    return _fates(new_keys, old_keys, key)
 
 
 def _fates(new_keys: pl.DataFrame, old_keys: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -329,11 +342,11 @@ def compute_changes(
     base = {BASE_KEY: json.dumps({"step": source, "day": previous})}
     sources = sources if sources is not None else EchoSources()
     ours = acknowledged(store, sources.exports, day)
-    ranges = key_ranges(new, old, "braze_id", chunk_rows, rehash)
+    ranges, fates = key_ranges(new, old, "braze_id", chunk_rows, rehash)
     with tempfile.TemporaryDirectory(prefix="profilesync-") as folder:
         evidence = None
         if len(ranges) == 1 and not ours.height:
-            changes = diff(new, old, new_json=new_json, old_json=old_json, rehash=rehash)
+            changes = diff(new, old, new_json=new_json, old_json=old_json, rehash=rehash, fates=fates)
         else:  # each range written aside; the echo marks read the diff once per compared column
             for number, (low, high) in enumerate(ranges):
                 part = diff(
@@ -342,6 +355,7 @@ def compute_changes(
                     new_json=new_json,
                     old_json=old_json,
                     rehash=rehash,
+                    fates=fates,  # known for a single range only
                 )
                 part.sink_parquet(Path(folder) / f"diff-{number:06d}.parquet")
             changes = pl.scan_parquet(Path(folder) / "diff-*.parquet")
@@ -354,9 +368,6 @@ def compute_changes(
     return {**counts, "previous_day": previous, "changes_key": key}
 
 
-Bound = tuple[str | None, str | None]
-
-
 def key_ranges(new: pl.LazyFrame, old: pl.LazyFrame | None, key: str, rows: int, rehash: bool = False) -> list[Bound]:
     """[low, high) key ranges in key order, covering every key (the first from no bound, the last
     to none), each holding about `rows` of the rows whose values the diff must read: added,
@@ -364,22 +375,21 @@ def key_ranges(new: pl.LazyFrame, old: pl.LazyFrame | None, key: str, rows: int,
     the stored hashes are not trusted). One range when there are at most `rows` of them.
 
     Staged copies are sorted by key, so Parquet's row-group statistics let a scan filtered to one
-    range skip most other row groups; a day with few changes takes one range and one pass.
+    range skip most other row groups; a day with few changes takes one range and one pass. Also
+    returns the fates it read (None when it read none), for `diff` of a single range.
     """
+    fates = None
     if old is None or rehash:
         ids = new.select(pl.col(key).drop_nulls()).collect(engine="streaming")[key]
     else:
-        new_keys, old_keys = pl.collect_all(
-            [new.select(key, HASH), old.select(key, pl.col(HASH).alias(_OLD_HASH))], engine="streaming"
-        )
-        new_fates, old_fates = _fates(new_keys, old_keys, key)
+        fates = new_fates, old_fates = _read_fates(new, old, key)
         ids = pl.concat([new_fates[key], old_fates.filter(pl.col(_FATE) == "removed")[key]]).drop_nulls()
     if ids.len() <= rows:
-        return [(None, None)]
+        return [(None, None)], fates
     if not _strictly_sorted(ids):
         ids = ids.unique().sort()
     cuts = ids.gather(pl.int_range(rows, ids.len(), rows, eager=True)).to_list()
-    return list(zip([None, *cuts], [*cuts, None], strict=True))
+    return list(zip([None, *cuts], [*cuts, None], strict=True)), None
 
 
 def within(frame: pl.LazyFrame, low: str | None, high: str | None, key: str = "braze_id") -> pl.LazyFrame:
