@@ -26,14 +26,18 @@ against, under `profilesync.changes_base`: `{"step": <step whose users.parquet w
 "day": <the previous day, or null>}` (`changes_base(store, key)` reads it), so the profiles step
 can prove it applies the changes onto the snapshot of that day (`pipeline.day_order`).
 
-How: only (braze_id, `_row_hash`) of the two copies meet in the first join, a few dozen MB at a
-million rows; each copy is then streamed once through a join with the small set of ids whose
-fate needs full rows (added or hash differs; hash differs or removed). Rows whose hash differs
-are compared column by column, because a hash also differs when only a type changed (5 and 5.0)
-and such a row is not reported as changed. Comparing every column of every row instead ran out
-of memory at 10M rows in an earlier trial. Stored fingerprints are used only when both files
-record the running process's `rowhash.scheme()` (another Polars build hashes differently); else
-both copies are fingerprinted afresh while they are read.
+How: only (braze_id, `_row_hash`) of the two copies meet first, a few dozen MB at a million rows
+(aligned by binary search when both are sorted by key, as staged files are; else joined); each
+copy is then streamed once through a filter on the small set of ids whose fate needs full rows
+(added or hash differs; hash differs or removed). Rows whose hash differs are compared column by
+column, because a hash also differs when only a type changed (5 and 5.0) and such a row is not
+reported as changed; lists and structs only where their value hashes differ. `compute_changes`
+does this in key ranges of at most `CHUNK_ROWS` differing rows, each written aside, so the day
+after a push (most rows echoes) does not hold both copies' values of most users at once.
+Comparing every column of every row instead ran out of memory at 10M rows in an earlier
+trial. Stored fingerprints are used only when both files record the running process's
+`rowhash.scheme()` (another Polars build hashes differently); else both copies are fingerprinted
+afresh while they are read.
 """
 
 from __future__ import annotations
