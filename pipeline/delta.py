@@ -26,14 +26,18 @@ against, under `profilesync.changes_base`: `{"step": <step whose users.parquet w
 "day": <the previous day, or null>}` (`changes_base(store, key)` reads it), so the profiles step
 can prove it applies the changes onto the snapshot of that day (`pipeline.day_order`).
 
-How: only (braze_id, `_row_hash`) of the two copies meet in the first join, a few dozen MB at a
-million rows; each copy is then streamed once through a join with the small set of ids whose
-fate needs full rows (added or hash differs; hash differs or removed). Rows whose hash differs
-are compared column by column, because a hash also differs when only a type changed (5 and 5.0)
-and such a row is not reported as changed. Comparing every column of every row instead ran out
-of memory at 10M rows in an earlier trial. Stored fingerprints are used only when both files
-record the running process's `rowhash.scheme()` (another Polars build hashes differently); else
-both copies are fingerprinted afresh while they are read.
+How: only (braze_id, `_row_hash`) of the two copies meet first, a few dozen MB at a million rows
+(aligned by binary search when both are sorted by key, as staged files are; else joined); each
+copy is then streamed once through a filter on the small set of ids whose fate needs full rows
+(added or hash differs; hash differs or removed). Rows whose hash differs are compared column by
+column, because a hash also differs when only a type changed (5 and 5.0) and such a row is not
+reported as changed; lists and structs only where their value hashes differ. `compute_changes`
+does this in key ranges of at most `CHUNK_ROWS` differing rows, each written aside, so the day
+after a push (most rows echoes) does not hold both copies' values of most users at once.
+Comparing every column of every row instead ran out of memory at 10M rows in an earlier
+trial. Stored fingerprints are used only when both files record the running process's
+`rowhash.scheme()` (another Polars build hashes differently); else both copies are fingerprinted
+afresh while they are read.
 """
 
 from __future__ import annotations
@@ -58,8 +62,14 @@ CHANGE, FIELDS = "_change", "_changed_fields"
 _OLD = "_old:"  # prefix of the previous copy's columns while comparing
 _OLD_HASH = "_old_hash"
 _FATE, _CANDIDATE = "_fate", "candidate"  # candidate: hash differs; the values decide
+_SUSPECT = "_suspect"  # some list or struct value hashes differently on the two sides
 _NO_FIELDS = pl.lit([], pl.List(pl.String))
+CHUNK_ROWS = 250_000  # rows of today's copy diffed at once (`compute_changes`)
 BASE_KEY = "profilesync.changes_base"  # Parquet metadata: what the changes were diffed against
+
+
+Bound = tuple[str | None, str | None]  # a key range [low, high); None: unbounded
+Fates = tuple[pl.DataFrame, pl.DataFrame]  # (key, _fate) of today's rows and of the previous copy's
 
 
 @dataclass(frozen=True)
@@ -125,8 +135,11 @@ def diff(
     new_json: Collection[str] = (),
     old_json: Collection[str] = (),
     rehash: bool = False,
+    fates: Fates | None = None,
 ) -> pl.LazyFrame:
     """The changes frame of `new` against `old` (see the module docstring); lazy in, lazy out.
+
+    `fates`: the copies' fates as `key_ranges` found them for a single range, not read again.
 
     `new_json` / `old_json` name each side's String columns that already hold JSON text (the
     staged file's `profilesync.json_text_columns`), so they are not encoded a second time.
@@ -143,36 +156,7 @@ def diff(
         added = new.select(_values(new_schema, targets, new_json)).select(*tagged, *names[1:])
         return added.sort(key)
     old = _with_hash(old, old_schema, rehash)
-    # Only keys and hashes meet in the probe; full rows are then read in one pass over each copy,
-    # keeping just the few rows whose fate needs them.
-    status = (
-        new.select(key, HASH)
-        .join(old.select(key, pl.col(HASH).alias(_OLD_HASH)), on=key, how="full", coalesce=True)
-        .select(
-            key,
-            pl.when(pl.col(_OLD_HASH).is_null())
-            .then(pl.lit("added"))
-            .when(pl.col(HASH).is_null())
-            .then(pl.lit("removed"))
-            .when(pl.col(HASH) != pl.col(_OLD_HASH))
-            .then(pl.lit(_CANDIDATE))
-            .alias(_FATE),
-        )
-        .filter(pl.col(_FATE).is_not_null())
-        .collect()
-    )
-    # The few ids with a fate are known before the full rows are read: each copy is then one
-    # filtered scan (a join would make Polars hash every row of the copy; 2.1x the floor at 100k).
-    # Both scans run at once and only once; what they keep is the changed share of the rows.
-    new_rows, old_rows = (
-        frame.lazy()
-        for frame in pl.collect_all(
-            [
-                _rows_with_fate(new, status.filter(pl.col(_FATE) != "removed"), key),
-                _rows_with_fate(old, status.filter(pl.col(_FATE) != "added"), key),
-            ]
-        )
-    )
+    new_rows, old_rows = (frame.lazy() for frame in _rows_with_fates(new, old, key, fates))
     added = (
         new_rows.filter(pl.col(_FATE) == "added")
         .select(_values(new_schema, targets, new_json))
@@ -181,11 +165,8 @@ def diff(
     after = new_rows.filter(pl.col(_FATE) == _CANDIDATE).select(_values(new_schema, targets, new_json))
     before = old_rows.filter(pl.col(_FATE) == _CANDIDATE)
     before = before.select(pl.col(key), *_values(old_schema, targets, old_json, _OLD)[1:])
-    differs = [pl.when(pl.col(n).eq_missing(pl.col(_OLD + n)).not_()).then(pl.lit(n)) for n in names[1:]]
-    changed_fields = pl.concat_list(differs).list.drop_nulls() if differs else _NO_FIELDS
     changed = (
-        after.join(before, on=key, how="inner")
-        .with_columns(changed_fields.alias(FIELDS))
+        _with_changed_fields(after.join(before, on=key, how="inner"), names[1:], targets)
         .filter(pl.col(FIELDS).list.len() > 0)
         .select(pl.col(key), pl.lit("changed").alias(CHANGE), pl.col(FIELDS), *names[1:])
     )
@@ -195,6 +176,110 @@ def diff(
         .select(pl.col(key), pl.lit("removed").alias(CHANGE), _NO_FIELDS.alias(FIELDS), *names[1:])
     )
     return pl.concat([added, changed, removed], how="vertical").sort(key)
+
+
+def _differing(names: list[str]) -> pl.Expr:
+    differs = [pl.when(pl.col(n).eq_missing(pl.col(_OLD + n)).not_()).then(pl.lit(n)) for n in names]
+    return pl.concat_list(differs).list.drop_nulls() if differs else _NO_FIELDS
+
+
+def _with_changed_fields(pairs: pl.LazyFrame, names: list[str], targets: dict[str, Target]) -> pl.LazyFrame:
+    """`pairs` (today's values beside the previous copy's, `_old:`-prefixed) with `_changed_fields`.
+
+    Comparing lists and structs element by element was most of the cost of building the changes
+    (0.7 CPU-s for 50k rows at a million users), and they rarely change: they are compared only in
+    rows where the two sides' value hashes differ. Equal hashes count as equal values, the chance
+    the row fingerprint already takes (2^-64); different hashes of equal values (0.0 and -0.0)
+    are still settled by the comparison.
+    """
+    nested = [n for n in names if not isinstance(targets[n], JsonText) and targets[n].is_nested()]
+    if not nested:
+        return pairs.with_columns(_differing(names).alias(FIELDS))
+    flat = [n for n in names if n not in nested]
+    suspect = pl.any_horizontal([pl.col(n).hash() != pl.col(_OLD + n).hash() for n in nested])
+    pairs = pairs.with_columns(suspect.alias(_SUSPECT))
+    return pl.concat(
+        [
+            pairs.filter(pl.col(_SUSPECT)).with_columns(_differing(names).alias(FIELDS)),
+            pairs.filter(~pl.col(_SUSPECT)).with_columns(_differing(flat).alias(FIELDS)),
+        ]
+    ).drop(_SUSPECT)
+
+
+def _rows_with_fates(
+    new: pl.LazyFrame, old: pl.LazyFrame, key: str, fates: Fates | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of each copy whose fate needs their values, with `_fate`: today's added and
+    candidate rows, the previous copy's removed and candidate rows.
+
+    Only (key, `_row_hash`) of both copies are read whole (a few dozen MB at a million rows).
+    Each copy is then one scan filtered on the few keys with a fate: the Parquet reader decodes
+    the key column first and the other columns only around the rows it keeps, so memory stays
+    near the kept rows (a stream of whole batches held twice as much at a million rows; a join
+    of every row with the keys took 2.1x the floor). Both scans run at once, and only once.
+    """
+    new_fates, old_fates = fates if fates is not None else _read_fates(new, old, key)
+    return tuple(  # type: ignore[return-value]
+        pl.collect_all(
+            [
+                _rows_with_fate(new.select(pl.exclude(HASH)), new_fates, key),
+                _rows_with_fate(old.select(pl.exclude(HASH)), old_fates, key),
+            ]
+        )
+    )
+
+
+def _read_fates(new: pl.LazyFrame, old: pl.LazyFrame, key: str) -> Fates:
+    new_keys, old_keys = pl.collect_all(
+        [new.select(key, HASH), old.select(key, pl.col(HASH).alias(_OLD_HASH))], engine="streaming"
+    )
+    return _fates(new_keys, old_keys, key)
+
+
+def _fates(new_keys: pl.DataFrame, old_keys: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(key, `_fate`) of today's added and candidate rows, and of the previous copy's removed and
+    candidate rows, from the keys and hashes of both copies.
+
+    Staged copies are sorted by a key without nulls or repeats: their keys are then aligned by
+    binary search, half the CPU of a hash join of a million text keys. Other frames are joined.
+    """
+    if not (_strictly_sorted(new_keys[key]) and _strictly_sorted(old_keys[key])):
+        status = (
+            new_keys.join(old_keys, on=key, how="full", coalesce=True)
+            .select(
+                key,
+                pl.when(pl.col(_OLD_HASH).is_null())
+                .then(pl.lit("added"))
+                .when(pl.col(HASH).is_null())
+                .then(pl.lit("removed"))
+                .when(pl.col(HASH) != pl.col(_OLD_HASH))
+                .then(pl.lit(_CANDIDATE))
+                .alias(_FATE),
+            )
+            .filter(pl.col(_FATE).is_not_null())
+        )
+        return status.filter(pl.col(_FATE) != "removed"), status.filter(pl.col(_FATE) != "added")
+    new_ids, old_ids = new_keys[key], old_keys[key]
+    if old_ids.is_empty():
+        at = pl.zeros(new_ids.len(), pl.get_index_type(), eager=True)
+        found = differs = pl.repeat(False, new_ids.len(), eager=True)
+    else:
+        at = old_ids.search_sorted(new_ids, side="left").clip(upper_bound=old_ids.len() - 1)
+        found = old_ids.gather(at) == new_ids
+        differs = found & (new_keys[HASH] != old_keys[_OLD_HASH].gather(at))
+    new_fate = pl.when(~found).then(pl.lit("added")).when(differs).then(pl.lit(_CANDIDATE))
+    new_fates = new_keys.select(key, new_fate.alias(_FATE)).filter(pl.col(_FATE).is_not_null())
+    kept = pl.zeros(old_ids.len(), pl.Boolean, eager=True).scatter(at.filter(found), True)
+    removed = old_keys.select(key).filter(~kept).with_columns(pl.lit("removed").alias(_FATE))
+    candidates = new_fates.filter(pl.col(_FATE) == _CANDIDATE)
+    return new_fates, pl.concat([candidates, removed])
+
+
+def _strictly_sorted(ids: pl.Series) -> bool:
+    """Ascending without repeats or nulls: each row's position is then found by binary search."""
+    if ids.null_count() or ids.len() < 2:
+        return ids.null_count() == 0
+    return bool((ids.slice(1) > ids.slice(0, ids.len() - 1)).all())
 
 
 def _rows_with_fate(frame: pl.LazyFrame, fates: pl.DataFrame, key: str) -> pl.LazyFrame:
@@ -231,6 +316,8 @@ def compute_changes(
     day: str,
     source: str = "staged_users",
     sources: EchoSources | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, object]:
     """Diff today's copy against the latest earlier one and publish `changes.parquet`.
 
@@ -239,6 +326,10 @@ def compute_changes(
     acknowledged pushes are echoes when they come back, and what provenance says about them
     (`pipeline.echoes`). Returns the counts of `change_counts` plus `previous_day` (None when
     there was none) and the key written.
+
+    The copies are diffed in key ranges of about `chunk_rows` differing rows, each written aside
+    before the next is read: the day after a push most rows differ (its echoes come back), and
+    holding both copies' values of all of them at once grew with the users (`key_ranges`).
     """
     folder = layout.step_folder(connection, goal, source)
     previous = layout.latest_day_before(store, folder, layout.USERS_FILE, day)
@@ -249,21 +340,67 @@ def compute_changes(
         old_key = layout.step_file(connection, goal, source, previous, layout.USERS_FILE)
         old, old_json = scan_parquet(store, old_key), json_text_columns(store, old_key)
         schemes.add(row_hash_scheme(store, old_key))
-    changes = diff(new, old, new_json=new_json, old_json=old_json, rehash=schemes != {rowhash.scheme()})
+    rehash = schemes != {rowhash.scheme()}
     key = layout.user_changes(connection, goal, day)
     json_columns = _json_columns(new, old, set(new_json) | set(old_json))
     base = {BASE_KEY: json.dumps({"step": source, "day": previous})}
     sources = sources if sources is not None else EchoSources()
     ours = acknowledged(store, sources.exports, day)
+    ranges, fates = key_ranges(new, old, "braze_id", chunk_rows, rehash)
     with tempfile.TemporaryDirectory(prefix="profilesync-") as folder:
         evidence = None
-        if ours.height:  # the diff is read once per compared column: once from a local copy
-            aside = Path(folder) / "diff.parquet"
-            changes.sink_parquet(aside)
-            changes = pl.scan_parquet(aside)
+        if len(ranges) == 1 and not ours.height:
+            changes = diff(new, old, new_json=new_json, old_json=old_json, rehash=rehash, fates=fates)
+        else:  # each range written aside; the echo marks read the diff once per compared column
+            for number, (low, high) in enumerate(ranges):
+                part = diff(
+                    within(new, low, high),
+                    None if old is None else within(old, low, high),
+                    new_json=new_json,
+                    old_json=old_json,
+                    rehash=rehash,
+                    fates=fates,  # known for a single range only
+                )
+                part.sink_parquet(Path(folder) / f"diff-{number:06d}.parquet")
+            changes = pl.scan_parquet(Path(folder) / "diff-*.parquet")
+        if ours.height:
             evidence = origins(store, day, sources, changes.filter(pl.col(CHANGE) != "removed")).collect().lazy()
         marked = mark_echoes(changes, ours, json_columns, previous, evidence)
         publish_parquet(store, key, marked, json_columns, base)
     rows = new.select(pl.len()).collect().item()
     counts = change_counts(scan_parquet(store, key).select(CHANGE), rows)
     return {**counts, "previous_day": previous, "changes_key": key}
+
+
+def key_ranges(new: pl.LazyFrame, old: pl.LazyFrame | None, key: str, rows: int, rehash: bool = False) -> list[Bound]:
+    """[low, high) key ranges in key order, covering every key (the first from no bound, the last
+    to none), each holding about `rows` of the rows whose values the diff must read: added,
+    removed and hash-differing rows (every row of today's copy when there is no previous copy or
+    the stored hashes are not trusted). One range when there are at most `rows` of them.
+
+    Staged copies are sorted by key, so Parquet's row-group statistics let a scan filtered to one
+    range skip most other row groups; a day with few changes takes one range and one pass. Also
+    returns the fates it read (None when it read none), for `diff` of a single range.
+    """
+    fates = None
+    if old is None or rehash:
+        ids = new.select(pl.col(key).drop_nulls()).collect(engine="streaming")[key]
+    else:
+        fates = new_fates, old_fates = _read_fates(new, old, key)
+        ids = pl.concat([new_fates[key], old_fates.filter(pl.col(_FATE) == "removed")[key]]).drop_nulls()
+    if ids.len() <= rows:
+        return [(None, None)], fates
+    if not _strictly_sorted(ids):
+        ids = ids.unique().sort()
+    cuts = ids.gather(pl.int_range(rows, ids.len(), rows, eager=True)).to_list()
+    return list(zip([None, *cuts], [*cuts, None], strict=True)), None
+
+
+def within(frame: pl.LazyFrame, low: str | None, high: str | None, key: str = "braze_id") -> pl.LazyFrame:
+    """The rows of `frame` whose key is in [low, high); rows without a key fall in the first range."""
+    condition = pl.lit(True)
+    if low is not None:
+        condition = condition & (pl.col(key) >= low)
+    if high is not None:
+        condition = condition & ((pl.col(key) < high) | (pl.col(key).is_null() if low is None else pl.lit(False)))
+    return frame.filter(condition)

@@ -170,6 +170,13 @@ def test_compute_changes_through_the_store(store: ObjectStore) -> None:
         **{"custom_attributes.tier": pl.String, "_echo_fields": FIELDS, "_pushed_values": PUSHED_DTYPE},
     )
     assert_frame_equal(read_parquet(store, counts["changes_key"]), expected)  # type: ignore[arg-type]
+    # Diffed one differing user at a time (a range each, written aside), and day 1 one user at a time:
+    # the same files.
+    assert compute_changes(store, "acme", "vip", "2026-01-03", chunk_rows=1) == counts
+    assert_frame_equal(read_parquet(store, counts["changes_key"]), expected)  # type: ignore[arg-type]
+    first = compute_changes(store, "acme", "vip", "2026-01-01", chunk_rows=1)
+    assert (first["added"], first["unchanged"]) == (3, 0)
+    assert read_parquet(store, str(first["changes_key"]))["braze_id"].to_list() == ["a", "b", "c"]
 
 
 def test_stored_hashes_of_another_scheme_are_not_trusted(local_store: ObjectStore) -> None:
@@ -205,3 +212,60 @@ def test_generated_export_days_give_the_generators_changes(tmp_path: Path) -> No
         fates.count("changed"),
         fates.count("gone"),
     )
+
+
+def _copies(n: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Two days of `n` users: nulls, lists of structs, a struct, 0.0 becoming -0.0 inside a list,
+    a column Int64 one day and Float64 the next, a column only each day has; some users come and go."""
+    ids = [f"u{i:04d}" for i in range(n)]
+    events = [[{"name": f"e{i % 3}", "count": i % 4}] if i % 5 else None for i in range(n)]
+    old = pl.DataFrame(
+        {
+            "braze_id": ids,
+            "email": [f"{i}@x" if i % 7 else None for i in range(n)],
+            "points": [i % 9 for i in range(n)],
+            "events": events,
+            "coords": [[0.0, float(i)] for i in range(n)],
+            "addr": [{"city": f"c{i % 4}", "zip": None if i % 6 else "1"} for i in range(n)],
+            "gone": [f"g{i}" if i % 11 == 0 else None for i in range(n)],
+        }
+    )
+    new = old.with_columns(
+        pl.when(pl.int_range(n) % 13 == 0).then(pl.lit("new@x")).otherwise(pl.col("email")).alias("email"),
+        (pl.col("points") + (pl.int_range(n) % 17 == 0).cast(pl.Int64)).cast(pl.Float64),
+        pl.when(pl.int_range(n) % 19 == 0)
+        .then(pl.lit([{"name": "z", "count": 1}]))
+        .otherwise("events")
+        .alias("events"),
+        pl.when(pl.int_range(n) % 3 == 0)
+        .then(pl.concat_list(pl.lit(-0.0), pl.col("coords").list.last()))
+        .otherwise("coords")
+        .alias("coords"),
+        pl.when(pl.int_range(n) % 23 == 0).then(pl.lit(True)).alias("fresh"),
+    ).drop("gone")
+    new = new.filter(pl.int_range(n) % 29 != 0)
+    added = new.head(3).with_columns(pl.concat_str(pl.lit("v"), "braze_id").alias("braze_id"))
+    return pl.concat([new, added]), old
+
+
+def test_sorted_and_unsorted_copies_give_the_changes_of_comparing_every_value() -> None:
+    new, old = _copies(400)
+    by_key = diff(new.sort("braze_id").lazy(), old.sort("braze_id").lazy()).collect()
+    shuffled = diff(new.sample(fraction=1.0, shuffle=True, seed=1).lazy(), old.sample(fraction=1.0, seed=2).lazy())
+    assert_frame_equal(shuffled.collect(), by_key)
+    # Every value of every user compared in Python: the fields that differ, a column one day lacks as null.
+    columns = ["email", "points", "events", "coords", "addr", "fresh", "gone"]
+    before = {r["braze_id"]: r for r in old.to_dicts()}
+    expected = {}
+    for row in new.to_dicts():
+        was = before.pop(row["braze_id"], None)
+        if was is not None:
+            fields = [c for c in columns if row.get(c) != was.get(c)]
+            if fields:
+                expected[row["braze_id"]] = ("changed", fields)
+        else:
+            expected[row["braze_id"]] = ("added", ["braze_id", *[c for c in columns if row.get(c) is not None]])
+    expected |= {key: ("removed", []) for key in before}
+    found = {r["braze_id"]: (r["_change"], r["_changed_fields"]) for r in by_key.to_dicts()}
+    assert found == expected
+    assert sum(kind == "changed" for kind, _ in found.values()) > 50  # the -0.0 rows alone are not changes

@@ -73,6 +73,8 @@ def acknowledged(store: ObjectStore, exports: Sequence[tuple[str, str]], day: st
     frames = [f for f in frames if f.height]
     if not frames:
         return ACKNOWLEDGED_SCHEMA.to_frame()
+    # A user's identity repeats once per attribute: it is parsed once per distinct identity.
+    baseline = pl.concat(frames).lazy().filter(pl.col("as_of") < day)
     identity = pl.col("identity")
     label = identity.str.json_path_match("$.user_alias.alias_label")
     kind = pl.coalesce(
@@ -83,17 +85,20 @@ def acknowledged(store: ObjectStore, exports: Sequence[tuple[str, str]], day: st
         *[identity.str.json_path_match(f"$.{k}") for k in IMPORT_IDENTIFIERS],
         identity.str.json_path_match("$.user_alias.alias_name"),
     )
+    identities = baseline.select(identity).unique().select(identity, kind.alias("kind"), key.alias("key"))
     standard = pl.col("attribute").is_in(list(STANDARD_IMPORT_FIELDS))
     column = (
         pl.when(standard).then(pl.col("attribute")).otherwise(pl.lit(CUSTOM_ATTRIBUTE_PREFIX) + pl.col("attribute"))
     )
+    columns = baseline.select("attribute").unique().select("attribute", column.alias("column"))
     return (
-        pl.concat(frames)
-        .filter(pl.col("as_of") < day)
-        .select(kind.alias("kind"), key.alias("key"), column.alias("column"), "value", "as_of")
+        baseline.join(identities, on="identity")
+        .join(columns, on="attribute")
+        .select("kind", "key", "column", "value", "as_of")
         .drop_nulls(["kind", "key"])
         .unique()
         .cast(ACKNOWLEDGED_SCHEMA)
+        .collect()
     )
 
 
@@ -149,7 +154,7 @@ def mark_echoes(
     recent = pl.lit(True) if since is None else pl.col("as_of") >= since
     explained = (pl.col(CHANGE) == "added") | recent
     disputed = (pl.col("origin_day") > pl.col("as_of")).fill_null(False)
-    hits, pushes = [], []
+    judged = []
     for column in columns:
         json_text = column in json_columns
         dtype = schema[column]
@@ -170,11 +175,13 @@ def mark_echoes(
         )
         same = (pl.col("staged").is_null() & pl.col("value").is_null()) | pl.col("equal")
         found = found.with_columns((same & explained & ~disputed).alias("echo"))
-        hits.append(found.filter("echo").select(KEY, "field"))
-        pushes.append(found.filter(~pl.col("echo") & recent).select(KEY, "field", "as_of", "value"))
-    echoes = pl.concat(hits).unique()
+        judged.append(found.select(KEY, "field", "echo", recent.alias("recent"), "as_of", "value"))
+    # Judged once for both uses (echoes and pushes), every column at once: the changed rows only.
+    judgements = pl.concat(pl.collect_all(judged)).lazy()
+    echoes = judgements.filter("echo").select(KEY, "field").unique()
     pushed = (
-        pl.concat(pushes)
+        judgements.filter(~pl.col("echo") & pl.col("recent"))
+        .select(KEY, "field", "as_of", "value")
         .join(echoes, on=[KEY, "field"], how="anti")  # an echo of one goal's push is no change at all
         .sort(KEY, "field", "as_of", "value", nulls_last=False)
         .unique([KEY, "field"], keep="last")
