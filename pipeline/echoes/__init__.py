@@ -143,13 +143,15 @@ def mark_echoes(
     show. `sum` adds the difference from it (canonical JSON; null when the push was a removal).
     """
     schema = changes.collect_schema()
+    active = changes.filter(pl.col(CHANGE) != "removed")
+    keys = user_keys(active, schema)
+    if ours.height:  # only the pushes of these users: decoded once per column, not the whole baseline's
+        ours = ours.lazy().join(keys.select("kind", "key").unique(), on=["kind", "key"], how="semi").collect()
     columns = [
         c for c in ours["column"].unique().sort().to_list() if c in schema and values.comparable(schema[c]) is not None
     ]
     if not columns:
         return _with_echoes(changes, None, None)
-    active = changes.filter(pl.col(CHANGE) != "removed")
-    keys = user_keys(active, schema)
     evidence = ORIGINS_SCHEMA.to_frame().lazy() if evidence is None else evidence
     recent = pl.lit(True) if since is None else pl.col("as_of") >= since
     explained = (pl.col(CHANGE) == "added") | recent
