@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -346,6 +346,10 @@ def compute_changes(
     base = {BASE_KEY: json.dumps({"step": source, "day": previous})}
     sources = sources if sources is not None else EchoSources()
     ours = acknowledged(store, sources.exports, day)
+    # Provenance is evidence only for a column with a push: other columns' origins are never read
+    # (at 1M users the day after a push, 4.5 CPU-s per key range for 4 unpushed columns).
+    pushed = set(ours["column"].unique().to_list())
+    sources = replace(sources, readers=tuple(r for r in sources.readers if r[1] in pushed))
     ranges, fates = key_ranges(new, old, "braze_id", chunk_rows, rehash)
     with tempfile.TemporaryDirectory(prefix="profilesync-") as folder:
         if len(ranges) == 1 and not ours.height:
