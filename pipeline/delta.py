@@ -327,9 +327,10 @@ def compute_changes(
     (`pipeline.echoes`). Returns the counts of `change_counts` plus `previous_day` (None when
     there was none) and the key written.
 
-    The copies are diffed in key ranges of about `chunk_rows` differing rows, each written aside
-    before the next is read: the day after a push most rows differ (its echoes come back), and
-    holding both copies' values of all of them at once grew with the users (`key_ranges`).
+    The copies are diffed in key ranges of about `chunk_rows` differing rows, each judged for
+    echoes against its own users' pushes (`_judged`) and written aside before the next is read:
+    the day after a push most rows differ (its echoes come back), and holding both copies' values,
+    or the echo evidence, of all of them at once grew with the users (`key_ranges`).
     """
     folder = layout.step_folder(connection, goal, source)
     previous = layout.latest_day_before(store, folder, layout.USERS_FILE, day)
