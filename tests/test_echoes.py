@@ -355,3 +355,52 @@ def test_provenance_from_the_store_disputes_an_old_push_another_goal_saw_overwri
     counts = compute_changes(store, "acme", "vip", "2026-01-03", sources=blind)
     changes = read_parquet(store, str(counts["changes_key"]))
     assert changes["_echo_fields"].to_list() == [["custom_attributes.tier"]]
+
+
+def test_echoes_judged_per_key_range_give_the_marks_of_one_range(tmp_path: Path) -> None:
+    """`compute_changes` judges echoes one key range at a time (the range's pushes and provenance
+    only): a user per range gives the same file as one range. u1: our old push, disputed by
+    provenance; u2: our push back (echo); u3: someone else's write after our push; u4: never
+    pushed; u5 leaves."""
+    store = open_store(str(tmp_path))
+    pushes = [("u1", "tier", "gold", "2026-01-01"), *[(u, "tier", "gold", "2026-01-02") for u in ("u2", "u3", "u5")]]
+    write_baseline(store, "acme", "gold", baseline(pushes), "test")
+    every = GoalRules(
+        "acme/all", [IdentifierRule("external_id", "external_id")], True, [FieldRule("custom_attributes.tier", "tier")]
+    )
+    silver = pl.DataFrame(
+        {"braze_id": ["b1"], "_change": ["added"], "_changed_fields": [["external_id", "custom_attributes.tier"]],
+         "external_id": ["u1"], "custom_attributes.tier": ["silver"]}
+    )  # fmt: skip
+    snapshot, report = build_day(empty_snapshot(), [(every, silver)], date(2026, 1, 2))
+    write_snapshot(store, "2026-01-02", snapshot, report)
+    days = {
+        "2026-01-02": [("b2", "u2", "bronze", 1), ("b3", "u3", "bronze", 1), ("b5", "u5", "gold", 1)],
+        "2026-01-03": [
+            ("b1", "u1", "gold", 2), ("b2", "u2", "gold", 1), ("b3", "u3", "platinum", 1), ("b4", "u4", "gold", 2)
+        ],
+    }  # fmt: skip
+    for day, users in days.items():
+        lines = [
+            f'{{"braze_id":"{b}","external_id":"{u}","custom_attributes":{{"tier":"{t}","visits":{v}}}}}\n'
+            for b, u, t, v in users
+        ]
+        key = f"segment-export/vip/{day}/part.gz"
+        store.write_bytes(key, gzip.compress("".join(lines).encode()))
+        write_staged(store, "acme", "vip", day, stage_export(store, [key]))
+    readers = (("acme/all", "custom_attributes.tier", "tier"), ("acme/vip", "custom_attributes.tier", "tier"))
+    sources = EchoSources(exports=(("acme", "gold"),), rules=replace(every, name="acme/vip"), readers=readers)
+    counts = compute_changes(store, "acme", "vip", "2026-01-03", sources=sources)
+    whole = read_parquet(store, str(counts["changes_key"]))
+    tier = "custom_attributes.tier"
+    assert whole.select("braze_id", "_change", "_echo_fields").rows() == [
+        ("b1", "added", []),  # provenance: Braze's value changed after our push of the 1st
+        ("b2", "echo", [tier]),
+        ("b3", "changed", []),
+        ("b4", "added", []),
+        ("b5", "removed", []),
+    ]
+    assert whole["_pushed_values"].to_list()[2] == [{"field": tier, "value": '"gold"'}]
+    assert (counts["echoes"], counts["changed"], counts["added"], counts["removed"]) == (1, 1, 2, 1)
+    assert compute_changes(store, "acme", "vip", "2026-01-03", sources=sources, chunk_rows=1) == counts
+    assert_frame_equal(read_parquet(store, str(counts["changes_key"])), whole)

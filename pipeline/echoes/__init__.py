@@ -68,7 +68,11 @@ __all__ = ["ECHO", "PUSHED_DTYPE", "EchoSources", "acknowledged", "mark_echoes",
 def acknowledged(store: ObjectStore, exports: Sequence[tuple[str, str]], day: str) -> pl.DataFrame:
     """(kind, key, column, value, as_of) of every value the export goals `(connection, goal)` had
     acknowledged before `day`: `kind` is the identifier (`external_id`, `user_alias:<label>`),
-    `key` its value, `column` the import column, `value` canonical JSON (null: removed)."""
+    `key` its value, `column` the import column, `value` canonical JSON (null: removed).
+
+    A row can repeat (two goals acknowledged the same value the same day): `mark_echoes` drops
+    repeats among the changed users' rows only; a `unique` of the whole baseline here took a
+    third of the CPU and 0.5 GiB at a million users."""
     frames = [read_baseline(store, connection, goal) for connection, goal in exports]
     frames = [f for f in frames if f.height]
     if not frames:
@@ -96,7 +100,6 @@ def acknowledged(store: ObjectStore, exports: Sequence[tuple[str, str]], day: st
         .join(columns, on="attribute")
         .select("kind", "key", "column", "value", "as_of")
         .drop_nulls(["kind", "key"])
-        .unique()
         .cast(ACKNOWLEDGED_SCHEMA)
         .collect()
     )
@@ -143,13 +146,15 @@ def mark_echoes(
     show. `sum` adds the difference from it (canonical JSON; null when the push was a removal).
     """
     schema = changes.collect_schema()
+    active = changes.filter(pl.col(CHANGE) != "removed")
+    keys = user_keys(active, schema)
+    if ours.height:  # only the pushes of these users: decoded once per column, not the whole baseline's
+        ours = ours.lazy().join(keys.select("kind", "key").unique(), on=["kind", "key"], how="semi").unique().collect()
     columns = [
         c for c in ours["column"].unique().sort().to_list() if c in schema and values.comparable(schema[c]) is not None
     ]
     if not columns:
         return _with_echoes(changes, None, None)
-    active = changes.filter(pl.col(CHANGE) != "removed")
-    keys = user_keys(active, schema)
     evidence = ORIGINS_SCHEMA.to_frame().lazy() if evidence is None else evidence
     recent = pl.lit(True) if since is None else pl.col("as_of") >= since
     explained = (pl.col(CHANGE) == "added") | recent
