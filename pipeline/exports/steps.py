@@ -192,7 +192,8 @@ def run_push(
     changes = read_parquet(store, layout.export_changes(connection.name, goal.name, day))
     plan_uri = store.uri(layout.export_plan(connection.name, goal.name, day))
     source = str(connection.source or f"the file of connection {connection.name}")
-    plan = make_plan(store, connection.name, goal.name, day, changes)
+    baseline = read_baseline(store, connection.name, goal.name)  # once, for the plan and the push
+    plan = make_plan(store, connection.name, goal.name, day, changes, baseline)
     overridden = enforce_budget(goal.budget, plan, override=override_budget, plan_uri=plan_uri, source=source)
     if overridden:
         progress(overridden)
@@ -208,5 +209,6 @@ def run_push(
         max_in_flight=connection.braze.max_requests_in_flight,
         held_back=basis["held_back"],
         progress=progress,
+        baseline=baseline,
     )
     return report, overridden

@@ -56,6 +56,7 @@ def push_changes(
     held_back: int = 0,
     progress: Progress = _log.info,
     as_of: str | None = None,
+    baseline: pl.DataFrame | None = None,
 ) -> PushReport:
     """Send `changes` for `day`, resuming from the day's journal; see `pipeline.push` for the contracts.
 
@@ -68,6 +69,7 @@ def push_changes(
     A row for a pair the baseline holds as of a later day is held back, never sent; `held_back`
     is how many the diff already held back, added to the report's count. `as_of` is the day the sent
     values count as of in the baseline when it is not `day` (an undo's, `pipeline.push.undo`).
+    `baseline`: the acknowledged baseline when the caller has just read it (else it is read here).
     Raises `PushError` (with `.report`) when requests fail whole after the client's retries.
     """
     if object_limit_mode not in ("combined", "per_array"):
@@ -78,7 +80,7 @@ def push_changes(
     before = client.stats.as_dict()
     frame = check_changes(changes)
     journal = read_journal(store, connection, goal, day)
-    baseline = read_baseline(store, connection, goal)
+    baseline = read_baseline(store, connection, goal) if baseline is None else baseline
     as_of = as_of or day
     unjournaled, todo = _pending(frame, journal, baseline, as_of)
     run_id = new_run_id()
