@@ -39,16 +39,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from common import peak_rss_mib  # noqa: E402  (bench/, beside this script)
+
 CONNECTION, GOAL = "bench", "users"
 DAYS = {"day1": "2026-01-01", "day2": "2026-01-02"}
-
-
-def _peak_mib() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not inherit the parent's)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _cpu_s() -> float:
@@ -189,7 +183,7 @@ def run_variant(root: Path, store_root: Path, variant: str) -> dict[str, float]:
     else:
         rows = _duckdb(store_root, variant)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "cpu_s": _cpu_s() - cpu, "rows": rows, "peak_rss_mib": _peak_mib()}
+    return {"seconds": seconds, "cpu_s": _cpu_s() - cpu, "rows": rows, "peak_rss_mib": peak_rss_mib()}
 
 
 # ---- the parent: repeats, summary, report --------------------------------------------------------

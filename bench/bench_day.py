@@ -24,19 +24,21 @@ import argparse
 import json
 import os
 import platform
-import select
 import shutil
 import statistics
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from common import sandbox_process  # noqa: E402  (bench/, beside this script)
 
 API_KEY = "bench-day-key"  # not a secret: the sandbox's bench key
 DAYS = ("2026-11-02", "2026-11-03")
@@ -125,24 +127,10 @@ def _peak(samples: list[tuple[float, float]], start: float = 0, end: float = flo
 
 
 @contextmanager
-def sandbox(storage: str, seed: Path):
-    """A sandbox process (its own memory, as Braze is another machine); yields (url, pid)."""
-    process = subprocess.Popen(
-        [str(BIN / "profilesync"), "sandbox", "--port", "0", "--storage", storage, "--api-key", API_KEY,
-         "--seed", str(seed)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 120)
-        line = process.stdout.readline() if ready else ""
-        if "listening on " not in line:
-            raise SystemExit(f"the sandbox did not start: {line!r}")
-        yield line.split("listening on ", 1)[1].strip(), process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def sandbox(storage: str, seed: Path) -> Iterator[tuple[str, int]]:
+    """A sandbox process seeded from `seed`; yields (url, pid)."""
+    with sandbox_process(str(BIN / "profilesync"), storage, API_KEY, "--seed", str(seed)) as answer:
+        yield answer
 
 
 def change_users(admin, users: int, rate: float) -> int:

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from common import peak_rss_mib  # noqa: E402  (bench/, beside this script)
 
 DAY1, DAY2 = "2026-01-01", "2026-01-02"
 FLOOR_MEMBERS_PER_S = 1_000_000  # issue 11: at least 1M members/s when all are rebuilt
@@ -66,10 +67,6 @@ export:
       - {{from: {{identifier: email}}, braze: email}}
       - {{from: {{permission: email}}, braze: email_subscribe}}
 """
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _snapshots(users: int):
@@ -179,7 +176,7 @@ def run_case(root: Path, case: str) -> dict[str, object]:
         rows = int(result["payload_rows"]) if "payload_rows" in result else int(result["attributes"])
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     detail = {k: v for k, v in result.items() if isinstance(v, int | str) and k not in ("key", "dead_letter_key")}
-    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "rows": rows, "peak_rss_mib": round(_peak_mib()),
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "rows": rows, "peak_rss_mib": round(peak_rss_mib()),
             "detail": detail}  # fmt: skip
 
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -24,12 +23,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from common import peak_rss_mib  # noqa: E402  (bench/, beside this script)
+
 CONNECTION, GOAL = "bench", "users"
 DAYS = {"day1": "2026-01-01", "day2": "2026-01-02"}
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def run_step(root: Path, step: str, folder: str) -> dict[str, object]:
@@ -57,7 +54,7 @@ def run_step(root: Path, step: str, folder: str) -> dict[str, object]:
         "rows": rows,
         "seconds": round(seconds, 2),
         "rows_per_s": round(rows / seconds) if seconds else None,
-        "peak_rss_mib": round(_peak_mib()),
+        "peak_rss_mib": round(peak_rss_mib()),
         "detail": detail,
     }
 

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import peak_rss_mib  # bench/, beside this script
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -48,7 +50,7 @@ def one(folder: Path, day: str, only_import: bool, step: str = "profiles") -> di
         "step": step,
         "seconds": round(time.perf_counter() - started, 2),
         "cpu_s": round(_cpu_s() - cpu, 2),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mib": round(peak_rss_mib()),
         "load_1min": round(os.getloadavg()[0], 2),
     }
 

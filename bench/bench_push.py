@@ -29,11 +29,8 @@ import argparse
 import json
 import os
 import platform
-import resource
-import select
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +40,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from common import peak_rss_mib, sandbox_process  # noqa: E402  (bench/, beside this script)
 
 API_KEY = "bench-push-key"  # not a secret: the sandbox's bench key
 CONNECTION, GOAL, DAY = "bench", "push", "2026-01-02"
@@ -58,21 +57,8 @@ def sandbox(mode: str, storage: str):
             yield server.url, None
         return
     command = shutil.which("profilesync", path=str(Path(sys.executable).parent)) or "profilesync"
-    process = subprocess.Popen(
-        [command, "sandbox", "--port", "0", "--storage", storage, "--api-key", API_KEY],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 30)
-        line = process.stdout.readline() if ready else ""
-        if "listening on " not in line:
-            raise SystemExit(f"the sandbox did not start: {line!r}")
-        yield line.split("listening on ", 1)[1].strip(), process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with sandbox_process(command, storage, API_KEY) as answer:
+        yield answer
 
 
 def changes_for(users: int):
@@ -217,7 +203,7 @@ def one_push(
         "client_cpu_s": round(cpu, 2),
         "client_cpu_s_per_1000_requests": round(1000 * cpu / report.requests, 2),
         "sandbox_cpu_s_per_1000_requests": None if sandbox_cpu is None else round(1000 * sandbox_cpu / len(track), 2),
-        "client_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "client_peak_rss_mib": round(peak_rss_mib()),
         **window_fill(track, ends, args),
     }
 
